@@ -1,0 +1,148 @@
+"""check_shard_readiness and choose_source: is the shard healthy, and where to read from.
+
+A shard is ready when its primary answers and every replica replicates (both threads
+running) within the lag bound. Not ready is an *outcome* with a reason, not an error: the
+run records the shard as skipped and the next run tries again. MySQL errors are classified
+by errno here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+from temporalio import activity
+
+from shardkeeper.contracts import names
+from shardkeeper.contracts.backup import (
+    CheckShardReadinessInput,
+    CheckShardReadinessResult,
+    ChooseSourceInput,
+    ChooseSourceResult,
+    ReplicaHealth,
+)
+from shardkeeper.contracts.common import DatabaseCredentials, Instance, Role
+from shardkeeper.datapath.credentials import resolve
+from shardkeeper.errors import AccessDenied, NoHealthySource
+
+# MySQL/MariaDB client errnos: access denied for the account / to the database.
+_ACCESS_DENIED = {1044, 1045, 1698}
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def connect(instance: Instance, credentials: DatabaseCredentials) -> pymysql.Connection[Any]:
+    """A PyMySQL connection to ``instance`` (TCP when host and port are known, else socket).
+
+    Raises:
+        AccessDenied: the account was refused (no retry helps).
+        pymysql.MySQLError: anything else; callers treat it as "unreachable".
+    """
+    password = resolve(credentials.password) if credentials.password else ""
+    kwargs: dict[str, Any] = {
+        "user": credentials.user,
+        "password": password,
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "read_timeout": 30,
+        "cursorclass": pymysql.cursors.DictCursor,
+        "autocommit": True,
+    }
+    if instance.host and instance.port:
+        kwargs.update(host=instance.host, port=instance.port)
+    else:
+        kwargs.update(unix_socket=instance.socket)
+    try:
+        return pymysql.connect(**kwargs)
+    except pymysql.err.OperationalError as err:
+        if err.args and err.args[0] in _ACCESS_DENIED:
+            raise AccessDenied(
+                f"instance {instance.name}: the database refused user {credentials.user!r} "
+                f"(errno {err.args[0]})"
+            ) from None
+        raise
+
+
+def _replica_health(
+    instance: Instance, credentials: DatabaseCredentials, max_lag: int
+) -> ReplicaHealth:
+    try:
+        with connect(instance, credentials) as conn, conn.cursor() as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            row = cur.fetchone()
+    except pymysql.MySQLError as err:
+        return ReplicaHealth(instance=instance.name, healthy=False,
+                             reason=f"unreachable (errno {err.args[0] if err.args else '?'})")
+    if not row:
+        return ReplicaHealth(instance=instance.name, healthy=False, reason="not a replica")
+    io, sql = row.get("Slave_IO_Running"), row.get("Slave_SQL_Running")
+    lag = row.get("Seconds_Behind_Master")
+    if io != "Yes" or sql != "Yes":
+        return ReplicaHealth(instance=instance.name, healthy=False, lag_seconds=lag,
+                             reason=f"replication stopped (io={io}, sql={sql})")
+    if lag is None or int(lag) > max_lag:
+        return ReplicaHealth(instance=instance.name, healthy=False, lag_seconds=lag,
+                             reason=f"lag {lag}s exceeds {max_lag}s")
+    return ReplicaHealth(instance=instance.name, healthy=True, lag_seconds=int(lag))
+
+
+def check_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
+    """Blocking readiness check of one shard."""
+    label = f"{inp.shard.keyspace}/{inp.shard.shard}"
+    primary = next((i for i in inp.shard.instances if i.role == Role.PRIMARY), None)
+    if primary is None:
+        return CheckShardReadinessResult(ready=False, reason=f"shard {label} has no primary")
+    try:
+        with connect(primary, inp.credentials) as conn, conn.cursor() as cur:
+            cur.execute("SELECT @@version AS version")
+            version = str((cur.fetchone() or {}).get("version"))
+    except pymysql.MySQLError as err:
+        code = err.args[0] if err.args else "?"
+        return CheckShardReadinessResult(
+            ready=False, primary=primary.name,
+            reason=f"primary {primary.name} unreachable (errno {code})",
+        )
+    replicas = tuple(
+        _replica_health(i, inp.credentials, inp.max_replica_lag_seconds)
+        for i in inp.shard.instances if i.role == Role.REPLICA
+    )
+    broken = [r for r in replicas if not r.healthy]
+    reason = None
+    if broken:
+        reason = "; ".join(f"replica {r.instance}: {r.reason}" for r in broken)
+    return CheckShardReadinessResult(
+        ready=not broken, reason=reason, primary=primary.name, server_version=version,
+        replicas=replicas,
+    )
+
+
+def pick_source(inp: ChooseSourceInput) -> ChooseSourceResult:
+    """Least-lagged healthy replica (ties by name) unless the target is the primary."""
+    by_name = {i.name: i for i in inp.shard.instances}
+    if inp.target == "prefer-replica":
+        healthy = sorted(
+            (r for r in inp.readiness.replicas if r.healthy and r.instance in by_name),
+            key=lambda r: (r.lag_seconds or 0, r.instance),
+        )
+        if healthy:
+            return ChooseSourceResult(
+                instance=by_name[healthy[0].instance],
+                reason=f"healthy replica (lag {healthy[0].lag_seconds}s)",
+            )
+    primary = inp.readiness.primary
+    if primary is None or primary not in by_name:
+        raise NoHealthySource(f"shard {inp.shard.keyspace}/{inp.shard.shard}: no primary")
+    why = "target is primary" if inp.target == "primary" else "no healthy replica"
+    return ChooseSourceResult(instance=by_name[primary], reason=why)
+
+
+@activity.defn(name=names.CHECK_SHARD_READINESS)
+async def check_shard_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
+    """Whether the shard can be backed up now (see the module docstring)."""
+    return await asyncio.to_thread(check_readiness, inp)
+
+
+@activity.defn(name=names.CHOOSE_SOURCE)
+async def choose_source(inp: ChooseSourceInput) -> ChooseSourceResult:
+    """The instance the backup is taken from."""
+    return pick_source(inp)

@@ -1,0 +1,1 @@
+"""The ``shardkeeper`` command line: thin commands over control/, worker/ and datapath/."""

@@ -1,0 +1,131 @@
+"""The typer root: every command, and the error boundary.
+
+Commands parse, call control/ or worker/, and render. A ShardkeeperError becomes one readable
+message and exit code 2 (fix the input) or 1 (try again); never a traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from shardkeeper.cli import agent, backups, up
+from shardkeeper.cli.options import DEFAULT_TASK_QUEUE, Address, Files, Namespace, TaskQueue
+from shardkeeper.cli.output import err, fail
+from shardkeeper.errors import ShardkeeperError
+from shardkeeper.observability import configure_logging
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="shardkeeper",
+    help="Temporal-native backup and restore orchestration for sharded MySQL/MariaDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+schedule_app = typer.Typer(help="Operate on applied schedules.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(backups.app, name="backups")
+app.add_typer(agent.app, name="agent")
+app.command("up")(up.up)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; domain errors become a message and an exit code."""
+    try:
+        return asyncio.run(coro)
+    except ShardkeeperError as error:
+        fail(error)
+
+
+@app.command()
+def apply(
+    filename: Files,
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
+    preflight: Annotated[
+        bool, typer.Option(help="Check each destination bucket and its credentials first.")
+    ] = True,
+) -> None:
+    """Create or update one Temporal Schedule per BackupSchedule document."""
+    from shardkeeper.control import connect, schedules
+    from shardkeeper.datapath.s3 import preflight as s3_preflight
+    from shardkeeper.spec.convert import s3_location
+    from shardkeeper.spec.load import load
+    from shardkeeper.spec.schedule import BackupSchedule
+    from shardkeeper.spec.validate import check_references
+
+    async def go() -> None:
+        specs = load(filename)
+        check_references(specs)
+        if not specs.schedules:
+            err.print("no BackupSchedule documents found; nothing to apply")
+            return
+        if preflight:
+            for loaded in specs.schedules:
+                if isinstance(loaded.resource, BackupSchedule):
+                    loc = s3_location(loaded.resource.spec.destination.s3)
+                    await asyncio.to_thread(s3_preflight, loc)
+        client = await connect.connect(address, namespace)
+        for r in await schedules.apply(client, specs, task_queue):
+            typer.echo(f"backupschedule/{r.name} {r.action} (temporal schedule {r.schedule_id})")
+
+    run(go())
+
+
+@schedule_app.command("trigger")
+def schedule_trigger(
+    name: Annotated[str, typer.Argument(help="BackupSchedule name.")],
+    cluster: Annotated[str, typer.Option(help="Cluster name.")],
+    address: Address = None,
+    namespace: Namespace = None,
+) -> None:
+    """Run a schedule now (same as `temporal schedule trigger --schedule-id shardkeeper/C/NAME`)."""
+    from shardkeeper.control import connect, schedules
+
+    async def go() -> None:
+        client = await connect.connect(address, namespace)
+        await schedules.trigger(client, cluster, name)
+        typer.echo(f"backupschedule/{name} triggered")
+
+    run(go())
+
+
+@app.command()
+def worker(
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
+    jobs_dir: Annotated[
+        Path | None, typer.Option(envvar="SHARDKEEPER_JOBS_DIR", help="Local executor jobs dir.")
+    ] = None,
+) -> None:
+    """Run the Temporal worker until SIGTERM/SIGINT (graceful shutdown)."""
+    from shardkeeper.control import connect
+    from shardkeeper.worker.main import run_worker
+    from shardkeeper.worker.settings import WorkerSettings
+
+    configure_logging()
+    base = WorkerSettings.from_env()
+    settings = WorkerSettings(
+        task_queue=task_queue,
+        jobs_dir=jobs_dir or base.jobs_dir,
+        graceful_shutdown_seconds=base.graceful_shutdown_seconds,
+    )
+
+    async def go() -> None:
+        client = await connect.connect(address, namespace)
+        await run_worker(client, settings)
+
+    run(go())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

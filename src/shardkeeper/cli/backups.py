@@ -1,0 +1,55 @@
+"""``shardkeeper backups list``: committed backups, read from the object store alone."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shardkeeper.cli.options import Files, Output, OutputFormat
+
+app = typer.Typer(help="Backups in the object store.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    filename: Files,
+    cluster: Annotated[str | None, typer.Option(help="Only this cluster.")] = None,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """List committed backups (with metadata.json) of the destinations named in the files."""
+    from shardkeeper.cli.app import run
+    from shardkeeper.cli.output import emit
+    from shardkeeper.control.backups import list_backups
+    from shardkeeper.spec.convert import s3_location
+    from shardkeeper.spec.load import load
+    from shardkeeper.spec.schedule import BackupSchedule
+
+    async def go() -> None:
+        import asyncio
+
+        specs = load(filename)
+        locations = [s3_location(s.resource.spec.destination.s3) for s in specs.schedules
+                     if isinstance(s.resource, BackupSchedule)]
+        if not locations:
+            from shardkeeper.errors import SpecInvalid
+
+            raise SpecInvalid("no BackupSchedule in the given files names a destination")
+        manifests = await asyncio.to_thread(list_backups, locations, cluster)
+        rows = [
+            {
+                "cluster": m.cluster, "keyspace": m.keyspace, "shard": m.shard,
+                "backup_id": m.backup_id, "size_bytes": m.size_bytes, "sha256": m.sha256,
+                "source": m.source_instance, "finished_at": m.finished_at.isoformat(),
+                "gtid": m.binlog.gtid, "key": m.object_key,
+            }
+            for m in manifests
+        ]
+        if output == OutputFormat.TABLE:
+            for r in rows:
+                r["sha256"] = str(r["sha256"])[:12]
+        emit(rows, ["cluster", "keyspace", "shard", "backup_id", "size_bytes", "sha256",
+                    "source", "finished_at", "gtid"] + ([] if output == "table" else ["key"]),
+             output.value, "backups")
+
+    run(go())

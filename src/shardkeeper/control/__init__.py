@@ -1,0 +1,1 @@
+"""The control side of shardkeeper: the CLI's commands and the embedded local stack."""

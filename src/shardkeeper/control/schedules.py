@@ -1,0 +1,113 @@
+"""BackupSchedule documents to Temporal Schedules: apply (create or update) and trigger.
+
+One Temporal Schedule per BackupSchedule, id ``shardkeeper/<cluster>/<name>``; applying again
+updates it in place, never duplicates. Overlap is ALLOW_ALL: a run spread over a whole
+period must not make the next scheduled run skip; shards stagger inside the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from shardkeeper import naming
+from shardkeeper.contracts import names
+from shardkeeper.spec.base import parse_duration
+from shardkeeper.spec.convert import run_input
+from shardkeeper.spec.load import Loaded, SpecSet
+from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec
+
+# Temporal parses cron lines itself; macros are spelled out so every server version agrees.
+_MACROS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What apply did to one schedule."""
+
+    name: str
+    schedule_id: str
+    action: str  # "created" | "updated"
+
+
+def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
+    """When the Temporal Schedule fires."""
+    if spec.frequency is not None:
+        from datetime import timedelta
+
+        return ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=parse_duration(spec.frequency)))]
+        )
+    cron = spec.schedule or ""
+    return ScheduleSpec(cron_expressions=[_MACROS.get(cron, cron)], time_zone_name=spec.time_zone)
+
+
+def build_schedule(loaded: Loaded, specs: SpecSet, task_queue: str) -> Schedule:
+    """The Temporal Schedule of one BackupSchedule document."""
+    sched = loaded.resource
+    if not isinstance(sched, BackupSchedule):  # pragma: no cover - callers pass schedules
+        raise TypeError("expected a BackupSchedule")
+    inp = run_input(loaded, specs)
+    attrs = TypedSearchAttributes([
+        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_CLUSTER), inp.cluster),
+        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SCHEDULE), inp.schedule),
+    ])
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            names.BACKUP_RUN,
+            inp,
+            id=naming.run_workflow_id(inp.cluster, inp.schedule),
+            task_queue=task_queue,
+            typed_search_attributes=attrs,
+        ),
+        spec=temporal_spec(sched.spec),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+        state=ScheduleState(
+            paused=sched.spec.suspend,
+            note="suspended by spec.suspend" if sched.spec.suspend else "applied by shardkeeper",
+        ),
+    )
+
+
+async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied]:
+    """Create or update the Temporal Schedule of every BackupSchedule in ``specs``."""
+    results: list[Applied] = []
+    for loaded in specs.schedules:
+        sched = loaded.resource
+        if not isinstance(sched, BackupSchedule):  # pragma: no cover
+            continue
+        sid = naming.schedule_id(sched.spec.cluster, sched.metadata.name)
+        schedule = build_schedule(loaded, specs, task_queue)
+        try:
+            await client.create_schedule(sid, schedule)
+            results.append(Applied(sched.metadata.name, sid, "created"))
+        except ScheduleAlreadyRunningError:
+            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(sid).update(replace)
+            results.append(Applied(sched.metadata.name, sid, "updated"))
+    return results
+
+
+async def trigger(client: Client, cluster: str, schedule: str) -> None:
+    """Run a schedule now (``temporal schedule trigger --schedule-id ...``)."""
+    await client.get_schedule_handle(naming.schedule_id(cluster, schedule)).trigger()

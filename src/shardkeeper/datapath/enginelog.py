@@ -1,0 +1,64 @@
+"""Turn an engine's stderr into structured log lines, and remember what matters about it.
+
+This module owns the thread that drains the engine's stderr (so the engine never blocks on
+a full pipe), the redaction of known secrets, the bounded tail quoted in ``EngineFailed``
+and the detection of the engine's success line. It never sees the backup stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import IO
+
+import structlog
+
+from shardkeeper.datapath.engines.base import Engine
+
+log = structlog.get_logger(__name__)
+
+TAIL_LINES = 25
+MAX_LINE_CHARS = 500
+_REDACTED = "[redacted]"
+# Per-file progress chatter: kept at debug level so a shard with thousands of tables does
+# not flood the agent log. The text only chooses the log level, never an outcome.
+_CHATTER = ("...done", "Streaming ", "Copying ", "is copied successfully")
+
+
+class EngineLog:
+    """Drains one stderr pipe on a daemon thread."""
+
+    def __init__(self, stream: IO[bytes], engine: Engine, secrets: tuple[str, ...]) -> None:
+        """Start draining ``stream``; ``secrets`` are replaced wherever they appear."""
+        self._stream = stream
+        self._engine = engine
+        self._secrets = tuple(s for s in secrets if s)
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.saw_success = False
+        self._thread = threading.Thread(target=self._drain, name="sk-engine-log", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        for raw in iter(self._stream.readline, b""):
+            line = self.redact(raw.decode("utf-8", errors="replace").rstrip())
+            if not line:
+                continue
+            if self._engine.is_success_line(line):
+                self.saw_success = True
+            self._tail.append(line[:MAX_LINE_CHARS])
+            level = "debug" if any(marker in line for marker in _CHATTER) else "info"
+            getattr(log, level)("engine.output", engine=self._engine.name, line=line)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every known secret replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, _REDACTED)
+        return text
+
+    def join(self, timeout: float) -> None:
+        """Wait until the engine closed stderr (it has exited) or ``timeout`` passed."""
+        self._thread.join(timeout)
+
+    def tail(self) -> str:
+        """The last lines the engine printed, bounded and redacted."""
+        return "\n".join(self._tail)

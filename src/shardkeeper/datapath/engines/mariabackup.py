@@ -1,0 +1,253 @@
+"""mariadb-backup (MariaDB's fork of xtrabackup) as a streaming engine.
+
+This module owns the mariadb-backup command line, its private defaults file, the rules for
+``extra_flags`` and the parsing of the info files it streams. The database password goes
+only into a mode-0600 defaults file inside the pipeline's private work directory: never on
+the command line (``ps`` shows argv) and never in a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from shardkeeper.contracts.agent import AgentBackupRequest, BinlogPosition
+from shardkeeper.contracts.common import Role
+from shardkeeper.datapath.credentials import resolve
+from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts
+from shardkeeper.errors import EngineUnsupported, SpecInvalid
+
+BINARIES = ("mariadb-backup", "mariabackup")
+BINLOG_INFO = "xtrabackup_binlog_info"
+SLAVE_INFO = "xtrabackup_slave_info"
+BACKUP_INFO = "xtrabackup_info"
+SUCCESS_MARKER = "completed OK!"
+
+# Options shardkeeper sets itself or that would break streaming, leak a secret through argv
+# or turn the run into something other than a backup. Compared after normalising
+# underscores to dashes, as the server's option parser does.
+FORBIDDEN_FLAGS = frozenset(
+    {
+        "stream",
+        "target-dir",
+        "defaults-file",
+        "defaults-extra-file",
+        "defaults-group-suffix",
+        "no-defaults",
+        "print-defaults",
+        "password",
+        "user",
+        "host",
+        "port",
+        "socket",
+        "backup",
+        "prepare",
+        "copy-back",
+        "move-back",
+        "export",
+        "parallel",
+        "slave-info",
+        "safe-slave-backup",
+        "extra-lsndir",
+        "incremental-basedir",
+        "incremental-dir",
+        "incremental-lsn",
+        "version",
+        "help",
+    }
+)
+_FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_VERSION = re.compile(r"server\s+(\S+)")
+_INFO_LINE = re.compile(r"^\s*([a-z_]+)\s*=\s*(.*?)\s*$")
+_SLAVE_GTID = re.compile(r"gtid_slave_pos\s*=\s*'([^']*)'", re.IGNORECASE)
+_SLAVE_FILE = re.compile(r"MASTER_LOG_FILE\s*=\s*'([^']*)'", re.IGNORECASE)
+_SLAVE_POS = re.compile(r"MASTER_LOG_POS\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def _binary() -> str:
+    for name in BINARIES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise EngineUnsupported(f"none of {', '.join(BINARIES)} is on PATH")
+
+
+def _option_value(name: str, value: str) -> str:
+    """Quote a value for a MySQL option file (double quotes, backslash escapes)."""
+    if any(c in value for c in "\n\r\0"):
+        # The value itself is never echoed: it may be the password.
+        raise SpecInvalid(f"database option {name!r} contains a line break or NUL")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def normalise_flags(extra_flags: Mapping[str, str]) -> list[str]:
+    """Turn ``extra_flags`` into ``--name[=value]`` arguments, rejecting unsafe ones.
+
+    Args:
+        extra_flags: Option name (with or without leading dashes) to value; an empty value
+            renders a bare ``--name``.
+
+    Raises:
+        SpecInvalid: A flag is malformed, or would break streaming or carry a secret.
+    """
+    args: list[str] = []
+    for raw_name, value in sorted(extra_flags.items()):
+        name = raw_name.lstrip("-").replace("_", "-").lower()
+        if not _FLAG_NAME.match(name):
+            raise SpecInvalid(
+                f"extraFlags: {raw_name!r} is not a long option name (use e.g. 'use-memory')"
+            )
+        base = name.removeprefix("skip-").removeprefix("no-")
+        if name in FORBIDDEN_FLAGS or base in FORBIDDEN_FLAGS or base.startswith("password"):
+            raise SpecInvalid(
+                f"extraFlags: --{name} is set by shardkeeper or breaks streaming; "
+                f"forbidden: {', '.join(sorted(FORBIDDEN_FLAGS))}"
+            )
+        if any(c in value for c in "\n\r\0"):
+            raise SpecInvalid(f"extraFlags: the value of --{name} contains a line break or NUL")
+        args.append(f"--{name}={value}" if value != "" else f"--{name}")
+    return args
+
+
+def parse_binlog_info(content: bytes) -> BinlogPosition:
+    """Parse ``xtrabackup_binlog_info``: ``file<TAB>position[<TAB>gtid]``."""
+    fields = content.decode("utf-8", errors="replace").strip().split("\t")
+    if not fields or not fields[0]:
+        return BinlogPosition()
+    position = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+    gtid = fields[2].strip() or None if len(fields) > 2 else None
+    return BinlogPosition(file=fields[0].strip(), position=position, gtid=gtid)
+
+
+def parse_slave_info(content: bytes) -> BinlogPosition | None:
+    """Parse ``xtrabackup_slave_info`` (GTID ``SET GLOBAL gtid_slave_pos`` or file/position)."""
+    text = content.decode("utf-8", errors="replace")
+    gtid, file, pos = _SLAVE_GTID.search(text), _SLAVE_FILE.search(text), _SLAVE_POS.search(text)
+    if not (gtid or file or pos):
+        return None
+    return BinlogPosition(
+        gtid=gtid.group(1) or None if gtid else None,
+        file=file.group(1) if file else None,
+        position=int(pos.group(1)) if pos else None,
+    )
+
+
+def parse_backup_info(content: bytes) -> dict[str, str]:
+    """Parse ``xtrabackup_info`` (``key = value`` lines)."""
+    info: dict[str, str] = {}
+    for line in content.decode("utf-8", errors="replace").splitlines():
+        match = _INFO_LINE.match(line)
+        if match:
+            info[match.group(1)] = match.group(2)
+    return info
+
+
+class MariaBackupEngine:
+    """``mariadb-backup --backup --stream=xbstream``.
+
+    The binlog position and GTID come from the backup's own ``xtrabackup_binlog_info`` (and
+    ``xtrabackup_slave_info`` on a replica) read out of the stream as it passes, not from the
+    engine's log messages: those files are what a restore will see.
+    """
+
+    name = "mariabackup"
+    stream_files = frozenset({BINLOG_INFO, SLAVE_INFO, BACKUP_INFO})
+
+    def version(self) -> str | None:
+        """Version from ``mariadb-backup --version`` (e.g. ``10.11.19-MariaDB``)."""
+        try:
+            done = subprocess.run(
+                [_binary(), "--version"], capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.SubprocessError, EngineUnsupported):
+            return None
+        text = (done.stdout + done.stderr).strip()
+        match = _VERSION.search(text)
+        return match.group(1) if match else (text.splitlines()[0] if text else None)
+
+    def command(self, request: AgentBackupRequest, workdir: Path) -> EngineCommand:
+        """Write the 0600 defaults file into ``workdir`` and return the argv.
+
+        Raises:
+            SpecInvalid: Unsafe ``extra_flags``, a bad ``parallel`` or an unresolvable
+                password reference.
+            EngineUnsupported: mariadb-backup is not installed.
+        """
+        if request.parallel < 1:
+            raise SpecInvalid(f"parallel must be at least 1, got {request.parallel}")
+        extra = normalise_flags(request.extra_flags)
+        binary = _binary()
+        password = (
+            resolve(request.credentials.password) if request.credentials.password else None
+        )
+        source = request.source
+        options = {"user": request.credentials.user}
+        if password is not None:
+            options["password"] = password
+        if source.socket:
+            options["socket"] = source.socket
+        if source.host:
+            options["host"] = source.host
+        if source.port:
+            options["port"] = str(source.port)
+        defaults = workdir / "engine.cnf"
+        lines = ["[client]"] + [f"{k}={_option_value(k, v)}" for k, v in options.items()]
+        # Created 0600 before anything is written, so the password is never world-readable.
+        fd = os.open(defaults, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        argv = [
+            binary,
+            # Must be the first option, or mariadb-backup ignores it.
+            f"--defaults-extra-file={defaults}",
+            "--backup",
+            "--stream=xbstream",
+            f"--target-dir={workdir / 'target'}",
+            f"--parallel={request.parallel}",
+        ]
+        if source.role == Role.REPLICA:
+            argv += ["--slave-info", "--safe-slave-backup"]
+        argv += extra
+        return EngineCommand(argv=argv, secrets=(password,) if password else ())
+
+    def is_success_line(self, line: str) -> bool:
+        """mariadb-backup's last line on success ends with ``completed OK!``."""
+        return line.rstrip().endswith(SUCCESS_MARKER)
+
+    def succeeded(self, returncode: int, saw_success_line: bool) -> bool:
+        """Exit status 0 *and* the success line: either alone has lied before."""
+        return returncode == 0 and saw_success_line
+
+    def facts(self, files: Mapping[str, bytes]) -> StreamFacts:
+        """Binlog/GTID, replica coordinates and versions from the streamed info files."""
+        binlog = parse_binlog_info(files[BINLOG_INFO]) if BINLOG_INFO in files else None
+        replica = parse_slave_info(files[SLAVE_INFO]) if SLAVE_INFO in files else None
+        info = parse_backup_info(files[BACKUP_INFO]) if BACKUP_INFO in files else {}
+        if binlog is None and "binlog_pos" in info:
+            binlog = _binlog_from_info(info["binlog_pos"])
+        return StreamFacts(
+            binlog=binlog or BinlogPosition(),
+            replica_source_binlog=replica,
+            server_version=info.get("server_version") or None,
+            engine_version=info.get("tool_version") or None,
+        )
+
+
+_INFO_BINLOG = re.compile(
+    r"filename '([^']*)', position '(\d+)'(?:, GTID of the last change '([^']*)')?"
+)
+
+
+def _binlog_from_info(value: str) -> BinlogPosition | None:
+    """``binlog_pos`` of xtrabackup_info, used only if xtrabackup_binlog_info is missing."""
+    match = _INFO_BINLOG.search(value)
+    if not match:
+        return None
+    return BinlogPosition(
+        file=match.group(1), position=int(match.group(2)), gtid=match.group(3) or None
+    )

@@ -1,0 +1,78 @@
+"""Shared pieces of every document: the model base, metadata, references and durations."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION: Final = "shardkeeper.io/v1alpha1"
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class SpecModel(BaseModel):
+    """camelCase in YAML, snake_case in Python, unknown fields are errors (typos fail)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class Metadata(SpecModel):
+    """Kubernetes-style object metadata."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    """Lowercase letters, digits and dashes (a DNS-1123 label)."""
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class SecretKeySelector(SpecModel):
+    """A key of a Kubernetes Secret."""
+
+    name: str
+    key: str
+
+
+class ValueFrom(SpecModel):
+    """Where a secret lives: exactly one of env, file or secret."""
+
+    env: str | None = None
+    file: str | None = None
+    secret: SecretKeySelector | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueFrom:
+        if sum(v is not None for v in (self.env, self.file, self.secret)) != 1:
+            raise ValueError("set exactly one of 'env', 'file' or 'secret'")
+        return self
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of a duration such as ``90m``, ``6h``, ``1h30m``, ``2d`` or ``45s``."""
+    m = _DURATION_RE.match(text.strip())
+    if not text.strip() or not m or not any(m.groups()):
+        raise ValueError(
+            f"invalid duration {text!r}: use a number with a unit d, h, m or s "
+            "(examples: 30m, 6h, 24h, 1h30m)"
+        )
+    d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + s
+
+
+def _check_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+Duration = Annotated[str, AfterValidator(_check_duration)]
+"""A duration string (``30m``, ``6h``, ``1h30m``); validated, kept as written."""

@@ -1,0 +1,86 @@
+"""``kind: Cluster``: the topology, keyspaces to shards to instances, with credential refs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from shardkeeper.spec.base import API_VERSION, Metadata, SpecModel, ValueFrom
+
+SHARD_PATTERN = r"^(-|[0-9a-f]*-[0-9a-f]*|0)$"
+
+
+class InstanceSpec(SpecModel):
+    """One mariadbd: reachable by host and port, or by socket."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
+    role: Literal["primary", "replica"]
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    socket: str | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> InstanceSpec:
+        if self.socket is None and (self.host is None or self.port is None):
+            raise ValueError("set 'socket', or both 'host' and 'port'")
+        return self
+
+
+class ShardSpec(SpecModel):
+    """A shard: a key range such as ``-80``, ``80-``, or ``-`` for an unsharded keyspace."""
+
+    name: Annotated[str, Field(pattern=SHARD_PATTERN)]
+    """Vitess key range: '-', '-80', '80-', '40-80', ..."""
+    instances: Annotated[list[InstanceSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_primary(self) -> ShardSpec:
+        primaries = [i.name for i in self.instances if i.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(
+                f"a shard needs exactly one instance with role 'primary' (found {len(primaries)})"
+            )
+        return self
+
+
+class KeyspaceSpec(SpecModel):
+    """A keyspace and its shards."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")]
+    shards: Annotated[list[ShardSpec], Field(min_length=1)]
+
+
+class DatabaseCredentialsSpec(SpecModel):
+    """The account shardkeeper uses; the password only by reference."""
+
+    user: str = "root"
+    password_from: ValueFrom | None = None
+
+
+class ClusterSpec(SpecModel):
+    """Body of a Cluster."""
+
+    credentials: DatabaseCredentialsSpec = DatabaseCredentialsSpec()
+    keyspaces: Annotated[list[KeyspaceSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> ClusterSpec:
+        names = [k.name for k in self.keyspaces]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate keyspace names: {', '.join(dup)}")
+        instances = [i.name for k in self.keyspaces for s in k.shards for i in s.instances]
+        dup = sorted({n for n in instances if instances.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate instance names: {', '.join(dup)}")
+        return self
+
+
+class Cluster(SpecModel):
+    """``kind: Cluster``."""
+
+    api_version: Literal["shardkeeper.io/v1alpha1"] = API_VERSION
+    kind: Literal["Cluster"] = "Cluster"
+    metadata: Metadata
+    spec: ClusterSpec

@@ -1,0 +1,157 @@
+"""BackupRun: one scheduled (or manual) run of a BackupSchedule.
+
+Reads the topology at run time (an activity, so a reshard needs no schedule edit), expands
+the strategies to shards, and starts one ShardBackup child per shard, each delayed by its
+deterministic stagger offset. It waits for the children so its result is the run's record;
+the Temporal Schedule uses overlap ALLOW_ALL, so a run spread over a whole period never makes
+the next scheduled run skip (README: "Overlap").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from shardkeeper import naming, scopes, stagger
+    from shardkeeper.contracts import names
+    from shardkeeper.contracts.backup import (
+        BackupRunInput,
+        BackupRunProgress,
+        BackupRunResult,
+        Outcome,
+        PlannedShard,
+        ResolveShardsInput,
+        ResolveShardsResult,
+        ShardBackupInput,
+        ShardBackupResult,
+        SkippedShard,
+    )
+    from shardkeeper.workflows import policies, search
+    from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
+
+
+def backup_id_of_run() -> str:
+    """Backup id of this run: the schedule's nominal time, else the start time plus a suffix.
+
+    TemporalScheduledStartTime is set by the Schedule, so a retried or replayed run targets
+    the same keys; a run started by hand gets a suffix so it never collides with a slot.
+    """
+    info = workflow.info()
+    scheduled = info.typed_search_attributes.get(search.SCHEDULED_START)
+    if scheduled is not None:
+        return naming.backup_id_for(scheduled)
+    return naming.backup_id_for(info.start_time, naming.manual_suffix(info.workflow_id))
+
+
+@workflow.defn(name=names.BACKUP_RUN)
+class BackupRunWorkflow:
+    """Fan out one ShardBackup child per shard of the schedule's strategies."""
+
+    def __init__(self) -> None:
+        self._progress = BackupRunProgress()
+
+    @workflow.query(name="progress")
+    def progress(self) -> BackupRunProgress:
+        """The children this run started (with offsets), skipped shards, how many finished."""
+        return self._progress
+
+    @workflow.run
+    async def run(self, inp: BackupRunInput) -> BackupRunResult:
+        """Resolve, expand, stagger, fan out, collect."""
+        backup_id = inp.backup_id or backup_id_of_run()
+        workflow.upsert_search_attributes([
+            search.CLUSTER.value_set(inp.cluster),
+            search.SCHEDULE.value_set(inp.schedule),
+            search.BACKUP_ID.value_set(backup_id),
+        ])
+        resolved = await workflow.execute_activity(
+            names.RESOLVE_SHARDS,
+            ResolveShardsInput(source=inp.topology_source),
+            result_type=ResolveShardsResult,
+            **policies.RESOLVE.options(),
+        )
+        topology = resolved.topology
+        targets, skips = scopes.expand(topology, inp.strategies, inp.excluded_keyspaces)
+        skipped = [SkippedShard(keyspace=s.keyspace, shard=s.shard, strategy=s.strategy,
+                                reason=s.reason) for s in skips]
+        keys = {t: stagger.StaggerKey(inp.cluster, t.keyspace, t.shard, t.strategy)
+                for t in targets}
+        offsets = stagger.offsets(keys.values(), inp.stagger_window_seconds)
+        shard_of = {(s.keyspace, s.shard): s for s in topology.shards}
+        self._progress = BackupRunProgress(backup_id=backup_id, skipped=tuple(skipped))
+        planned: list[PlannedShard] = []
+
+        handles = []
+        for target in sorted(targets, key=lambda t: (offsets[keys[t]], t)):
+            offset = offsets[keys[target]]
+            child_id = naming.shard_workflow_id(
+                inp.cluster, inp.schedule, backup_id, target.keyspace, target.shard,
+                target.strategy,
+            )
+            planned.append(PlannedShard(
+                keyspace=target.keyspace, shard=target.shard, strategy=target.strategy,
+                offset_seconds=offset, workflow_id=child_id,
+            ))
+            self._progress = self._progress.model_copy(update={"planned": tuple(planned)})
+            handle = await workflow.start_child_workflow(
+                ShardBackupWorkflow.run,
+                ShardBackupInput(
+                    cluster=inp.cluster,
+                    schedule=inp.schedule,
+                    strategy=target.strategy,
+                    backup_id=backup_id,
+                    shard=shard_of[(target.keyspace, target.shard)],
+                    credentials=topology.credentials,
+                    policy=inp.policy,
+                    offset_seconds=offset,
+                ),
+                id=child_id,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                search_attributes=search.attributes(
+                    cluster=inp.cluster, schedule=inp.schedule, keyspace=target.keyspace,
+                    shard=target.shard, backup_id=backup_id,
+                ),
+                static_summary=f"{target.keyspace}/{target.shard} at +{offset}s",
+                # the child's own timeouts bound it; this only stops a stuck one for good
+                execution_timeout=timedelta(seconds=inp.stagger_window_seconds) + timedelta(days=3),
+            )
+            handles.append((target, handle))
+
+        results = await asyncio.gather(
+            *(self._collect(t, h, backup_id) for t, h in handles)
+        )
+        return BackupRunResult(
+            cluster=inp.cluster,
+            schedule=inp.schedule,
+            backup_id=backup_id,
+            shards=tuple(results),
+            skipped=tuple(skipped),
+        )
+
+    async def _collect(
+        self,
+        target: scopes.Target,
+        handle: workflow.ChildWorkflowHandle[ShardBackupWorkflow, ShardBackupResult],
+        backup_id: str,
+    ) -> ShardBackupResult:
+        """A child's result; a failed child becomes a ``failed`` entry, not a failed run."""
+        try:
+            result = await handle
+        except ChildWorkflowError as err:
+            result = ShardBackupResult(
+                keyspace=target.keyspace,
+                shard=target.shard,
+                strategy=target.strategy,
+                backup_id=backup_id,
+                outcome=Outcome.FAILED,
+                reason=str(err.cause) if err.cause else str(err),
+                workflow_id=handle.id,
+            )
+        self._progress = self._progress.model_copy(
+            update={"finished": self._progress.finished + 1}
+        )
+        return result

@@ -1,0 +1,282 @@
+"""ShardBackup: one shard, one slot.
+
+stagger sleep → readiness → choose source → launch job → await (heartbeats) → verify the
+stored bytes → write metadata.json (the commit record) → prune. A shard that is not ready is
+*skipped* (an outcome, not a failure); a backup that fails for good fails this workflow (red
+in the Web UI) without failing its siblings.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from shardkeeper import naming
+    from shardkeeper.contracts import names
+    from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest
+    from shardkeeper.contracts.backup import (
+        AwaitBackupInput,
+        AwaitBackupResult,
+        CheckShardReadinessInput,
+        CheckShardReadinessResult,
+        ChooseSourceInput,
+        ChooseSourceResult,
+        LaunchBackupInput,
+        LaunchBackupResult,
+        Outcome,
+        PruneBackupsInput,
+        PruneBackupsResult,
+        PruneJobsInput,
+        PruneJobsResult,
+        ShardBackupInput,
+        ShardBackupResult,
+        VerifyUploadInput,
+        VerifyUploadResult,
+        WriteManifestInput,
+        WriteManifestResult,
+    )
+    from shardkeeper.contracts.manifest import BackupManifest
+    from shardkeeper.workflows import policies, search
+
+
+@workflow.defn(name=names.SHARD_BACKUP)
+class ShardBackupWorkflow:
+    """Back up one shard into one object and commit it with metadata.json."""
+
+    def __init__(self) -> None:
+        self._phase = "pending"
+
+    @workflow.query(name="phase")
+    def phase(self) -> str:
+        """Current phase: pending, staggering, readiness, launching, running, verifying,
+        committing, pruning, done."""
+        return self._phase
+
+    @workflow.run
+    async def run(self, inp: ShardBackupInput) -> ShardBackupResult:
+        """Run the backup; see the module docstring."""
+        base = {
+            "keyspace": inp.shard.keyspace,
+            "shard": inp.shard.shard,
+            "strategy": inp.strategy,
+            "backup_id": inp.backup_id,
+            "workflow_id": workflow.info().workflow_id,
+        }
+        if inp.offset_seconds > 0:
+            self._phase = "staggering"
+            await workflow.sleep(
+                timedelta(seconds=inp.offset_seconds), summary="deterministic stagger offset"
+            )
+
+        self._phase = "readiness"
+        readiness = await workflow.execute_activity(
+            names.CHECK_SHARD_READINESS,
+            CheckShardReadinessInput(
+                shard=inp.shard,
+                credentials=inp.credentials,
+                max_replica_lag_seconds=inp.policy.max_replica_lag_seconds,
+            ),
+            result_type=CheckShardReadinessResult,
+            **policies.READINESS.options(),
+        )
+        if not readiness.ready:
+            return self._finish(ShardBackupResult(
+                **base, outcome=Outcome.SKIPPED, reason=readiness.reason or "not ready"
+            ))
+
+        source = await workflow.execute_activity(
+            names.CHOOSE_SOURCE,
+            ChooseSourceInput(shard=inp.shard, readiness=readiness, target=inp.policy.target),
+            result_type=ChooseSourceResult,
+            **policies.CHOOSE_SOURCE.options(),
+        )
+        key = naming.backup_key(
+            inp.policy.destination.prefix, inp.cluster, inp.shard.keyspace, inp.shard.shard,
+            inp.backup_id,
+        )
+        report = await self._backup(inp, source, key)
+
+        self._phase = "verifying"
+        verified = await workflow.execute_activity(
+            names.VERIFY_UPLOAD,
+            VerifyUploadInput(
+                destination=inp.policy.destination,
+                key=key,
+                expected_sha256=report.sha256,
+                expected_size_bytes=report.size_bytes,
+            ),
+            result_type=VerifyUploadResult,
+            **policies.VERIFY.options(),
+        )
+
+        # metadata.json is written last: its presence is what makes the backup exist.
+        self._phase = "committing"
+        manifest = BackupManifest(
+            cluster=inp.cluster,
+            keyspace=inp.shard.keyspace,
+            shard=inp.shard.shard,
+            backup_id=inp.backup_id,
+            schedule=inp.schedule,
+            strategy=inp.strategy,
+            source_instance=source.instance.name,
+            source_role=source.instance.role.value,
+            engine=report.engine,
+            engine_version=report.engine_version,
+            server_version=report.server_version,
+            object_key=key,
+            size_bytes=verified.size_bytes,
+            sha256=verified.sha256,
+            parts=report.parts,
+            started_at=report.started_at,
+            finished_at=report.finished_at,
+            verified_at=workflow.now(),
+            binlog=report.binlog,
+            replica_source_binlog=report.replica_source_binlog,
+            workflow_id=workflow.info().workflow_id,
+        )
+        written = await workflow.execute_activity(
+            names.WRITE_MANIFEST,
+            WriteManifestInput(destination=inp.policy.destination, manifest=manifest),
+            result_type=WriteManifestResult,
+            **policies.MANIFEST.options(),
+        )
+
+        self._phase = "pruning"
+        await self._prune(inp)
+        return self._finish(ShardBackupResult(
+            **base,
+            outcome=Outcome.SUCCEEDED,
+            source_instance=source.instance.name,
+            size_bytes=verified.size_bytes,
+            sha256=verified.sha256,
+            started_at=report.started_at,
+            finished_at=report.finished_at,
+            manifest_key=written.key,
+        ))
+
+    async def _backup(
+        self, inp: ShardBackupInput, source: ChooseSourceResult, key: str
+    ) -> AgentBackupReport:
+        """Launch the agent job and wait for it; a failed job is retried as a new job."""
+        labels = {
+            "shardkeeper.io/cluster": inp.cluster,
+            "shardkeeper.io/schedule": inp.schedule,
+            "shardkeeper.io/keyspace": inp.shard.keyspace,
+            "shardkeeper.io/shard": inp.shard.shard,
+            "shardkeeper.io/strategy": inp.strategy,
+            "shardkeeper.io/backup-id": inp.backup_id,
+        }
+        request = AgentBackupRequest(
+            cluster=inp.cluster,
+            keyspace=inp.shard.keyspace,
+            shard=inp.shard.shard,
+            backup_id=inp.backup_id,
+            source=source.instance,
+            credentials=inp.credentials,
+            destination=inp.policy.destination,
+            key=key,
+            engine=inp.policy.engine,
+        )
+        last_error: ActivityError | None = None
+        previous: list[str] = []
+        for attempt in range(1, policies.BACKUP_JOB_ATTEMPTS + 1):
+            job_name = naming.job_name(
+                inp.cluster, inp.schedule, inp.shard.keyspace, inp.shard.shard, inp.strategy,
+                inp.backup_id, attempt,
+            )
+            self._phase = "launching"
+            await workflow.execute_activity(
+                names.LAUNCH_BACKUP,
+                LaunchBackupInput(
+                    job_name=job_name, executor=inp.policy.executor, request=request,
+                    labels=labels, supersedes=tuple(previous),
+                ),
+                result_type=LaunchBackupResult,
+                **policies.LAUNCH.options(),
+            )
+            self._phase = "running"
+            try:
+                done = await workflow.execute_activity(
+                    names.AWAIT_BACKUP,
+                    AwaitBackupInput(
+                        job_name=job_name,
+                        executor=inp.policy.executor,
+                        job_timeout_seconds=inp.policy.job_timeout_seconds,
+                    ),
+                    result_type=AwaitBackupResult,
+                    **policies.AWAIT_BACKUP.options(),
+                )
+                report: AgentBackupReport = done.report
+                return report
+            except ActivityError as err:
+                cause = err.cause
+                # JobFailed means "this job is over, a new one may succeed"; any other
+                # non-retryable error (bad credentials, timeout) fails the shard for good.
+                if (
+                    isinstance(cause, ApplicationError)
+                    and cause.non_retryable
+                    and cause.type != "JobFailed"
+                ):
+                    raise self._fail(inp, cause.message, cause.type) from err
+                last_error = err
+                previous.append(job_name)
+                workflow.logger.warning(
+                    "backup job failed; starting a new one",
+                    extra={"job_name": job_name, "attempt": attempt},
+                )
+        message = str(last_error.cause) if last_error and last_error.cause else "backup failed"
+        raise self._fail(inp, message, "JobFailed") from last_error
+
+    async def _prune(self, inp: ShardBackupInput) -> None:
+        """Retention and job history; best effort: a failed prune never fails the backup."""
+        labels = {
+            "shardkeeper.io/cluster": inp.cluster,
+            "shardkeeper.io/schedule": inp.schedule,
+            "shardkeeper.io/keyspace": inp.shard.keyspace,
+            "shardkeeper.io/shard": inp.shard.shard,
+        }
+        try:
+            await workflow.execute_activity(
+                names.PRUNE_JOBS,
+                PruneJobsInput(
+                    executor=inp.policy.executor,
+                    labels=labels,
+                    successful_jobs_history_limit=inp.policy.successful_jobs_history_limit,
+                    failed_jobs_history_limit=inp.policy.failed_jobs_history_limit,
+                ),
+                result_type=PruneJobsResult,
+                **policies.PRUNE.options(),
+            )
+            await workflow.execute_activity(
+                names.PRUNE_BACKUPS,
+                PruneBackupsInput(
+                    destination=inp.policy.destination,
+                    cluster=inp.cluster,
+                    keyspace=inp.shard.keyspace,
+                    shard=inp.shard.shard,
+                    retention=inp.policy.retention,
+                    now=workflow.now(),
+                ),
+                result_type=PruneBackupsResult,
+                **policies.PRUNE.options(),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("pruning failed; will retry on the next run",
+                                    extra={"error": str(err.cause)})
+
+    def _finish(self, result: ShardBackupResult) -> ShardBackupResult:
+        self._phase = "done"
+        workflow.upsert_search_attributes([search.OUTCOME.value_set(result.outcome.value)])
+        return result
+
+    def _fail(self, inp: ShardBackupInput, message: str, error_type: str | None) -> ApplicationError:
+        self._phase = "done"
+        workflow.upsert_search_attributes([search.OUTCOME.value_set(Outcome.FAILED.value)])
+        return ApplicationError(
+            f"backup of {inp.shard.keyspace}/{inp.shard.shard} failed: {message}",
+            type=error_type or "JobFailed",
+            non_retryable=True,
+        )
