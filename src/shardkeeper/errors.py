@@ -12,6 +12,7 @@ use it.
     │   ├── BucketMissing         the bucket does not exist
     │   ├── BackupNotFound        no such backup id or nothing under a prefix
     │   ├── BackupIncomplete      objects present but no metadata.json
+    │   ├── BackupExists          a committed backup is immutable; never overwritten
     │   ├── ChecksumMismatch      stored bytes differ from what was streamed
     │   ├── EngineUnsupported     the backup engine is missing or refuses the server
     │   └── JobTimedOut           the backup ran longer than the schedule's jobTimeout
@@ -71,6 +72,10 @@ class BackupNotFound(PermanentError):
 
 class BackupIncomplete(PermanentError):
     """Backup objects exist but metadata.json, the commit record, does not."""
+
+
+class BackupExists(PermanentError):
+    """metadata.json already exists for this backup id: a committed backup is never rewritten."""
 
 
 class ChecksumMismatch(PermanentError):

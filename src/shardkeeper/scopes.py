@@ -64,7 +64,8 @@ def expand(
     def claim(keyspace: str, shard: str, strategy: str) -> None:
         owner = claimed.get((keyspace, shard))
         if owner is not None:
-            skipped.append(Skip(keyspace, shard, strategy, f"already covered by strategy {owner!r}"))
+            reason = f"already covered by strategy {owner!r}"
+            skipped.append(Skip(keyspace, shard, strategy, reason))
             return
         claimed[(keyspace, shard)] = strategy
         targets.append(Target(keyspace, shard, strategy))

@@ -23,7 +23,10 @@ from rich.table import Table
 
 from shardkeeper.cli.output import emit, err, fail
 from shardkeeper.control.progress import ShardRow
+from shardkeeper.control.stack.temporal_server import DevServerProfile
 from shardkeeper.errors import ShardkeeperError
+
+PROFILE = Path("temporal-dev.yaml")
 
 
 def _table(rows: list[ShardRow], title: str) -> Table:
@@ -35,14 +38,14 @@ def _table(rows: list[ShardRow], title: str) -> Table:
     return table
 
 
-async def _up(state_dir: Path, once: bool, rows: int) -> int:
+async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile) -> int:
     from shardkeeper.contracts import names
     from shardkeeper.control import demo, progress, schedules
     from shardkeeper.control.backups import list_backups
     from shardkeeper.control.connect import connect
     from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
     from shardkeeper.control.stack.seaweedfs import SeaweedFS
-    from shardkeeper.control.stack.temporal_server import TemporalDevServer, load_profile
+    from shardkeeper.control.stack.temporal_server import TemporalDevServer
     from shardkeeper.spec.convert import s3_location
     from shardkeeper.spec.load import load
     from shardkeeper.spec.schedule import BackupSchedule
@@ -50,25 +53,16 @@ async def _up(state_dir: Path, once: bool, rows: int) -> int:
     from shardkeeper.worker.main import running_worker
     from shardkeeper.worker.settings import WorkerSettings
 
-    # A fresh demo every time: old datadirs, buckets and histories would only confuse.
-    if state_dir.exists():
-        shutil.rmtree(state_dir)
-    state_dir.mkdir(parents=True)
     os.environ[demo.S3_ACCESS_KEY_ENV] = "demo" + secrets.token_hex(6)
     os.environ[demo.S3_SECRET_KEY_ENV] = secrets.token_urlsafe(24)
     os.environ[demo.DB_PASSWORD_ENV] = secrets.token_urlsafe(18)
 
-    profile_path = Path("temporal-dev.yaml")
-    profile = load_profile(profile_path) if profile_path.exists() else None
     t0 = time.monotonic()
     seaweed = SeaweedFS(state_dir / "seaweedfs", access_key=os.environ[demo.S3_ACCESS_KEY_ENV],
                         secret_key=os.environ[demo.S3_SECRET_KEY_ENV])
     cluster = MariaDBCluster(state_dir / "mariadb", password=os.environ[demo.DB_PASSWORD_ENV],
                              rows_per_table=rows)
-    from shardkeeper.control.stack.temporal_server import DevServerProfile
-
-    temporal = TemporalDevServer(state_dir / "temporal", profile or DevServerProfile(),
-                                 use_free_ports=False)
+    temporal = TemporalDevServer(state_dir / "temporal", profile, use_free_ports=False)
     try:
         with err.status("starting Temporal dev server, SeaweedFS and the demo MariaDB cluster"):
             await asyncio.gather(
@@ -129,6 +123,13 @@ async def _up(state_dir: Path, once: bool, rows: int) -> int:
         cluster.stop()
 
 
+def _fresh_state(state_dir: Path) -> None:
+    """A fresh demo every time: old datadirs, buckets and histories would only confuse."""
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
+
+
 def up(
     state_dir: Annotated[Path, typer.Option(help="Where the demo keeps its state.")] = Path(
         ".shardkeeper"
@@ -142,8 +143,12 @@ def up(
     from shardkeeper.observability import configure_logging
 
     configure_logging("WARNING")
+    from shardkeeper.control.stack.temporal_server import DevServerProfile, load_profile
+
+    _fresh_state(state_dir.resolve())
+    profile = load_profile(PROFILE) if PROFILE.exists() else DevServerProfile()
     try:
-        code = asyncio.run(_up(state_dir.resolve(), once, rows))
+        code = asyncio.run(_up(state_dir.resolve(), once, rows, profile))
     except ShardkeeperError as error:
         fail(error)
     except KeyboardInterrupt:

@@ -24,10 +24,10 @@ class ShardRow:
 
 
 async def latest_run(client: Client, cluster: str, schedule: str, *, after: int = 0,
-                     timeout: float = 60) -> WorkflowHandle[object, BackupRunResult]:
+                     wait_seconds: float = 60) -> WorkflowHandle[object, BackupRunResult]:
     """The workflow of the schedule's newest action once it has more than ``after`` actions."""
     handle = client.get_schedule_handle(naming.schedule_id(cluster, schedule))
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         desc = await handle.describe()
         actions = desc.info.recent_actions
@@ -37,7 +37,7 @@ async def latest_run(client: Client, cluster: str, schedule: str, *, after: int 
                 return client.get_workflow_handle(action.workflow_id,
                                                   result_type=BackupRunResult)
         if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"schedule {handle.id} started no run within {timeout:.0f}s")
+            raise TimeoutError(f"schedule {handle.id} started no run within {wait_seconds:.0f}s")
         await asyncio.sleep(0.5)
 
 

@@ -36,7 +36,7 @@ from shardkeeper.datapath.multipart import (
 from shardkeeper.datapath.s3 import S3Client, location_error, make_client
 from shardkeeper.datapath.stream import StreamPump
 from shardkeeper.datapath.xbstream import XbstreamTap
-from shardkeeper.errors import BackupNotFound, EngineFailed, PermanentError
+from shardkeeper.errors import BackupExists, BackupNotFound, EngineFailed
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +58,7 @@ def run_backup(
         The report of the completed object (size, SHA-256, parts, versions, binlog position).
 
     Raises:
-        PermanentError: metadata.json already exists for this backup (committed backups are
+        BackupExists: metadata.json already exists for this backup (committed backups are
             immutable), or the part plan cannot hold the stream.
         SpecInvalid: Bad extra flags, part size or credential references.
         EngineUnsupported: The engine is unknown or not installed.
@@ -104,7 +104,7 @@ def run_backup(
         upload,
         plan,
         max_in_flight=request.max_parts_in_flight,
-        taps=(tap.feed,),
+        taps=(tap.feed,) if engine.stream_files else (),
         on_progress=progress,
     )
     clock = time.monotonic()
@@ -143,7 +143,7 @@ def run_backup(
             proc.stderr.close()
     seconds = time.monotonic() - clock
     facts = engine.facts(tap.files)
-    if tap.failed:
+    if tap.failed and engine.stream_files:
         log.warning("backup.stream_facts_unavailable", reason=tap.failed)
     log.info(
         "backup.uploaded",
@@ -184,7 +184,7 @@ def _refuse_committed(client: S3Client, request: AgentBackupRequest) -> None:
         if isinstance(error, BackupNotFound):
             return
         raise error from exc
-    raise PermanentError(
+    raise BackupExists(
         f"backup {request.backup_id} of {request.cluster}/{request.keyspace}/{request.shard} "
         f"is already committed ({manifest} exists); committed backups are immutable"
     )

@@ -7,6 +7,7 @@ and the detection of the engine's success line. It never sees the backup stream.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from typing import IO
@@ -35,7 +36,12 @@ class EngineLog:
         self._secrets = tuple(s for s in secrets if s)
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.saw_success = False
-        self._thread = threading.Thread(target=self._drain, name="sk-engine-log", daemon=True)
+        # Run in a copy of the caller's context so bound log fields (cluster, shard, backup
+        # id) appear on the engine's lines too; threads do not inherit contextvars.
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._drain,), name="sk-engine-log", daemon=True
+        )
         self._thread.start()
 
     def _drain(self) -> None:

@@ -250,7 +250,7 @@ def abort_open_uploads(
     prefix: str,
     *,
     exact_key: bool = False,
-    initiated_before: datetime | None = None,
+    select: Callable[[str, datetime | None], bool] | None = None,
 ) -> int:
     """Abort open multipart uploads under ``prefix`` (or of exactly that key).
 
@@ -259,7 +259,7 @@ def abort_open_uploads(
         location: Bucket and endpoint (for error messages).
         prefix: Key prefix to sweep, or the key itself with ``exact_key``.
         exact_key: Only uploads whose key equals ``prefix``.
-        initiated_before: Only uploads started before this (timezone-aware) time.
+        select: Only uploads for which ``select(key, initiated)`` is true.
 
     Returns:
         How many uploads were aborted.
@@ -276,8 +276,7 @@ def abort_open_uploads(
                 key, upload_id = upload.get("Key", ""), upload.get("UploadId", "")
                 if exact_key and key != prefix:
                     continue
-                started = upload.get("Initiated")
-                if initiated_before is not None and started and started >= initiated_before:
+                if select is not None and not select(key, upload.get("Initiated")):
                     continue
                 try:
                     client.abort_multipart_upload(

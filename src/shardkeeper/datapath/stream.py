@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import io
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -175,8 +176,16 @@ class StreamPump:
 
     def _fill(self, source: io.FileIO, buf: bytearray) -> int:
         filled = 0
+        # Poll before reading so progress keeps flowing while the engine is silent (waiting
+        # for locks or a replica's SQL thread can take minutes): the executor turns these
+        # lines into heartbeats.
+        poller = select.poll()
+        poller.register(source.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
         with memoryview(buf) as view:
             while filled < len(view):
+                if not poller.poll(_TICK_SECONDS * 1000):
+                    self._tick()
+                    continue
                 got = source.readinto(view[filled:])
                 if not got:  # end of file (None cannot happen on a blocking pipe)
                     break

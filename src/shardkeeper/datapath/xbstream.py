@@ -53,6 +53,12 @@ class XbstreamTap:
         """Consume the next piece of the stream."""
         if self.failed is not None:
             return
+        try:
+            self._feed(data)
+        except Exception as exc:  # a parser bug must not fail the backup
+            self._fail(f"parser error: {type(exc).__name__}")
+
+    def _feed(self, data: memoryview) -> None:
         pos, end = 0, len(data)
         while pos < end:
             if self._skip:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -104,7 +105,7 @@ def period_seconds(spec: BackupScheduleSpec, *, now: datetime | None = None) -> 
     start = (now or datetime.now(UTC)).astimezone(ZoneInfo(spec.time_zone))
     it = croniter(spec.schedule, start)
     fires = [it.get_next(datetime) for _ in range(_CRON_SAMPLES)]
-    return int(min((b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)))
+    return int(min((b - a).total_seconds() for a, b in itertools.pairwise(fires)))
 
 
 def stagger_window_seconds(spec: BackupScheduleSpec) -> int:

@@ -31,7 +31,8 @@ class Loaded:
     @property
     def where(self) -> str:
         """``file: document N (Kind/name)`` for messages."""
-        return f"{self.path}: document {self.index} ({self.resource.kind}/{self.resource.metadata.name})"
+        r = self.resource
+        return f"{self.path}: document {self.index} ({r.kind}/{r.metadata.name})"
 
 
 @dataclass

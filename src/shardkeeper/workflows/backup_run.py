@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         SkippedShard,
     )
     from shardkeeper.workflows import policies, search
-    from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
+    from shardkeeper.workflows.shard_backup import ShardBackupWorkflow, root_cause
 
 
 def backup_id_of_run() -> str:
@@ -142,13 +142,14 @@ class BackupRunWorkflow:
         try:
             result = await handle
         except ChildWorkflowError as err:
+            cause = root_cause(err)
             result = ShardBackupResult(
                 keyspace=target.keyspace,
                 shard=target.shard,
                 strategy=target.strategy,
                 backup_id=backup_id,
                 outcome=Outcome.FAILED,
-                reason=str(err.cause) if err.cause else str(err),
+                reason=f"{cause.type}: {cause.message}",
                 workflow_id=handle.id,
             )
         self._progress = self._progress.model_copy(

@@ -42,6 +42,17 @@ with workflow.unsafe.imports_passed_through():
     from shardkeeper.workflows import policies, search
 
 
+def root_cause(err: BaseException) -> ApplicationError:
+    """The innermost ApplicationError of a failure chain (what actually went wrong)."""
+    found: ApplicationError | None = None
+    current: BaseException | None = err
+    while current is not None:
+        if isinstance(current, ApplicationError):
+            found = current
+        current = current.__cause__ or getattr(current, "cause", None)
+    return found or ApplicationError(str(err), type=type(err).__name__)
+
+
 @workflow.defn(name=names.SHARD_BACKUP)
 class ShardBackupWorkflow:
     """Back up one shard into one object and commit it with metadata.json."""
@@ -58,6 +69,14 @@ class ShardBackupWorkflow:
     @workflow.run
     async def run(self, inp: ShardBackupInput) -> ShardBackupResult:
         """Run the backup; see the module docstring."""
+        try:
+            return await self._run(inp)
+        except ActivityError as err:
+            # a step failed for good: mark the outcome for the Web UI, fail with the root cause
+            cause = root_cause(err)
+            raise self._fail(inp, cause.message, cause.type) from err
+
+    async def _run(self, inp: ShardBackupInput) -> ShardBackupResult:
         base = {
             "keyspace": inp.shard.keyspace,
             "shard": inp.shard.shard,
@@ -227,7 +246,7 @@ class ShardBackupWorkflow:
                     "backup job failed; starting a new one",
                     extra={"job_name": job_name, "attempt": attempt},
                 )
-        message = str(last_error.cause) if last_error and last_error.cause else "backup failed"
+        message = root_cause(last_error).message if last_error else "backup failed"
         raise self._fail(inp, message, "JobFailed") from last_error
 
     async def _prune(self, inp: ShardBackupInput) -> None:
@@ -272,7 +291,9 @@ class ShardBackupWorkflow:
         workflow.upsert_search_attributes([search.OUTCOME.value_set(result.outcome.value)])
         return result
 
-    def _fail(self, inp: ShardBackupInput, message: str, error_type: str | None) -> ApplicationError:
+    def _fail(
+        self, inp: ShardBackupInput, message: str, error_type: str | None
+    ) -> ApplicationError:
         self._phase = "done"
         workflow.upsert_search_attributes([search.OUTCOME.value_set(Outcome.FAILED.value)])
         return ApplicationError(

@@ -127,6 +127,8 @@ class JobStatus:
     finished_at: datetime | None
     permanent: bool = False
     """The agent exited 2: retrying the same request cannot help."""
+    error_type: str | None = None
+    """``error_type`` from the agent's error file (an ``errors.py`` class name), if any."""
 
     @property
     def finished(self) -> bool:
@@ -258,7 +260,7 @@ def failure_message(
 
 
 def _signal_note(exit_code: int) -> str:
-    """" (SIGKILL)" for 137 and the like; "" for ordinary exit codes."""
+    """The signal's name for exit codes 129 to 192 (`` (SIGKILL)`` for 137), else ""."""
     if exit_code <= 128 or exit_code > 128 + 64:
         return ""
     try:
@@ -267,7 +269,7 @@ def _signal_note(exit_code: int) -> str:
         return ""
 
 
-def last_json_line(text: str) -> str | None:
+def last_json_line(text: str, *, require_key: str | None = None) -> str | None:
     """The last line of ``text`` that is a complete JSON object (the latest progress line).
 
     Partial lines (the agent is mid-write) and non-JSON noise are skipped rather than
@@ -275,6 +277,9 @@ def last_json_line(text: str) -> str | None:
 
     Args:
         text: The tail of the agent's stdout.
+        require_key: Only accept objects with this key. Needed where stdout and stderr
+            arrive merged (Kubernetes pod logs) and the agent's JSON log lines must not be
+            mistaken for progress (e.g. ``"phase"``).
 
     Returns:
         The line without its newline, or None when there is no JSON object line.
@@ -287,7 +292,7 @@ def last_json_line(text: str) -> str | None:
             parsed = json.loads(candidate)
         except ValueError:
             continue
-        if isinstance(parsed, dict):
+        if isinstance(parsed, dict) and (require_key is None or require_key in parsed):
             return candidate
     return None
 

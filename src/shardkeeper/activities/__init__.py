@@ -1,0 +1,1 @@
+"""Activities: the I/O steps workflows schedule (readiness, launch, await, verify, prune)."""

@@ -1,0 +1,179 @@
+"""The body of ``shardkeeper agent backup``: files in, one backup, files and exit code out.
+
+This module owns the agent process's protocol with its executor:
+
+* input: the :class:`AgentBackupRequest` JSON in ``$SHARDKEEPER_REQUEST_FILE`` (or a path);
+* progress: one :class:`AgentProgress` JSON object per line on **stdout**, flushed, about
+  once a second (logs go to stderr, so stdout carries nothing else);
+* success: the :class:`AgentBackupReport` JSON written atomically (temp file, fsync,
+  rename) to ``$SHARDKEEPER_REPORT_FILE``; exit code 0. The report file exists only after
+  a completed upload;
+* failure: ``{"error_type": <ShardkeeperError type>, "message": ...}`` written atomically
+  to ``$SHARDKEEPER_ERROR_FILE`` when set; exit code 1 when retrying may help, 2 when not;
+* SIGTERM: becomes an exception in the main thread, so the multipart upload is aborted and
+  the engine stopped before the process exits (code 1, type ``JobFailed``).
+
+It never imports temporalio and never prints a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import structlog
+from pydantic import ValidationError
+
+from shardkeeper.contracts.agent import AgentBackupRequest, AgentProgress
+from shardkeeper.datapath.backup import run_backup
+from shardkeeper.errors import JobFailed, ShardkeeperError, SpecInvalid
+from shardkeeper.observability import configure_logging
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ENV = "SHARDKEEPER_REQUEST_FILE"
+REPORT_ENV = "SHARDKEEPER_REPORT_FILE"
+ERROR_ENV = "SHARDKEEPER_ERROR_FILE"
+EXIT_OK = 0
+EXIT_TEMPORARY = 1
+EXIT_PERMANENT = 2
+_MAX_MESSAGE_CHARS = 4000
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM.
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the way up can
+    swallow it before the upload is aborted.
+    """
+
+
+def _on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    # One is enough: ignore repeats so the clean-up (abort) is not interrupted in turn.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(f"signal {signum}")
+
+
+def run_backup_job(
+    request_path: str | None = None,
+    report_path: str | None = None,
+    error_path: str | None = None,
+) -> int:
+    """Run one backup as the agent process; see the module docstring for the protocol.
+
+    Args:
+        request_path: Request JSON file; default ``$SHARDKEEPER_REQUEST_FILE``.
+        report_path: Where the report goes on success; default ``$SHARDKEEPER_REPORT_FILE``.
+        error_path: Where the error goes on failure; default ``$SHARDKEEPER_ERROR_FILE``
+            (optional).
+
+    Returns:
+        The process exit code: 0 success, 1 temporary failure, 2 permanent failure.
+    """
+    configure_logging()  # idempotent; makes sure logs go to stderr, never to stdout
+    error_file = error_path or os.environ.get(ERROR_ENV) or None
+    report_file = report_path or os.environ.get(REPORT_ENV) or None
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        # A report or error left by an earlier attempt in the same job directory must not
+        # be mistaken for this attempt's outcome.
+        for stale in (report_file, error_file):
+            if stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale)
+        request = _load_request(request_path or os.environ.get(REQUEST_ENV))
+        if not report_file:
+            raise SpecInvalid(f"no report file: pass report_path or set ${REPORT_ENV}")
+        structlog.contextvars.bind_contextvars(
+            cluster=request.cluster,
+            keyspace=request.keyspace,
+            shard=request.shard,
+            backup_id=request.backup_id,
+        )
+        emit = _ProgressWriter()
+        emit(AgentProgress(phase="starting", at=datetime.now(UTC)))
+        report = run_backup(request, emit)
+        emit(
+            AgentProgress(
+                phase="uploaded",
+                bytes_streamed=report.size_bytes,
+                parts_uploaded=report.parts,
+                at=datetime.now(UTC),
+            )
+        )
+        _write_atomically(Path(report_file), report.model_dump_json(indent=2))
+        log.info("agent.done", key=report.key, size_bytes=report.size_bytes)
+        return EXIT_OK
+    except Terminated:
+        error: ShardkeeperError = JobFailed(
+            "the agent was terminated (SIGTERM); the upload was aborted"
+        )
+    except KeyboardInterrupt:
+        error = JobFailed("the agent was interrupted; the upload was aborted")
+    except ShardkeeperError as exc:
+        error = exc
+    except Exception as exc:  # a bug: report it as retryable rather than crash silently
+        log.exception("agent.unexpected_error")
+        error = JobFailed(f"unexpected {type(exc).__name__} in the agent: {exc}")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        structlog.contextvars.unbind_contextvars("cluster", "keyspace", "shard", "backup_id")
+    message = str(error)[:_MAX_MESSAGE_CHARS]
+    log.error("agent.failed", error_type=error.type, message=message)
+    if error_file:
+        payload = {"error_type": error.type, "message": message, "retryable": error.retryable}
+        with contextlib.suppress(OSError):
+            _write_atomically(Path(error_file), json.dumps(payload, indent=2))
+    return EXIT_TEMPORARY if error.retryable else EXIT_PERMANENT
+
+
+def _load_request(path: str | None) -> AgentBackupRequest:
+    if not path:
+        raise SpecInvalid(f"no request file: pass request_path or set ${REQUEST_ENV}")
+    try:
+        return AgentBackupRequest.model_validate_json(Path(path).read_bytes())
+    except OSError as exc:
+        raise SpecInvalid(f"request file {path!r} cannot be read: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise SpecInvalid(f"request file {path!r} is not a valid backup request: {exc}") from None
+
+
+class _ProgressWriter:
+    """Writes progress lines to stdout; a closed stdout stops progress, not the backup."""
+
+    def __init__(self) -> None:
+        self._broken = False
+
+    def __call__(self, progress: AgentProgress) -> None:
+        if self._broken:
+            return
+        try:
+            sys.stdout.write(progress.model_dump_json() + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError) as exc:
+            self._broken = True
+            log.warning("agent.progress_unwritable", error=type(exc).__name__)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file, or all of the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
