@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster, instance_name
 from shardkeeper.control.stack.ports import free_port_pair, port_is_free
 from shardkeeper.control.stack.seaweedfs import SeaweedFS, s3_client
-from shardkeeper.control.stack.temporal_server import DevServerProfile, TemporalDevServer
+from shardkeeper.control.stack.temporal_server import (
+    DevServerProfile,
+    TemporalDevServer,
+    register_search_attributes,
+)
 from shardkeeper.spec.cluster import Cluster
 
 SHARDKEEPER_ATTRIBUTES = {
@@ -79,9 +88,31 @@ async def test_dev_server_stop_leaves_no_process(
     server.stop()  # idempotent
 
 
-def test_time_skipping_server_is_installed(test_server_path: Path) -> None:
-    assert test_server_path.is_file()
-    assert os.access(test_server_path, os.X_OK)
+async def test_time_skipping_server_accepts_shardkeeper_search_attributes(
+    test_server_path: Path,
+) -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path)
+    )
+    try:
+        attrs = TypedSearchAttributes(
+            [SearchAttributePair(SearchAttributeKey.for_keyword("ShardkeeperCluster"), "demo")]
+        )
+        # Unregistered, the test server refuses the attribute; registered (twice: idempotent),
+        # a workflow can carry it. No worker is needed to start and describe one.
+        with pytest.raises(RPCError, match="ShardkeeperCluster"):
+            await env.client.start_workflow(
+                "Probe", id=f"probe-{uuid.uuid4()}", task_queue="none", search_attributes=attrs
+            )
+        await register_search_attributes(env.client)
+        await register_search_attributes(env.client)
+        handle = await env.client.start_workflow(
+            "Probe", id=f"probe-{uuid.uuid4()}", task_queue="none", search_attributes=attrs
+        )
+        described = await handle.describe()
+        assert described.typed_search_attributes == attrs
+    finally:
+        await env.shutdown()
 
 
 # ---- SeaweedFS -----------------------------------------------------------------------------
@@ -172,8 +203,6 @@ def test_replica_checksums_equal_primary_and_shards_differ(
 
 
 def test_cluster_yaml_is_a_valid_cluster_document(mariadb_cluster: MariaDBCluster) -> None:
-    import yaml
-
     assert mariadb_cluster.cluster_yaml is not None
     doc = Cluster.model_validate(yaml.safe_load(mariadb_cluster.cluster_yaml.read_text()))
     assert doc.metadata.name == "demo"

@@ -57,8 +57,9 @@ def job_failed(status: JobStatus) -> ApplicationError:
 class JobActivities:
     """Activities that drive executors; holds the worker's default jobs directory."""
 
-    def __init__(self, jobs_dir: Path) -> None:
+    def __init__(self, jobs_dir: Path, agent_argv: list[str] | None = None) -> None:
         self._jobs_dir = jobs_dir
+        self._agent_argv = list(agent_argv or AGENT_BACKUP_ARGV)
 
     def executor(self, config: ExecutorConfig) -> Executor:
         """The executor a config names."""
@@ -73,7 +74,7 @@ class JobActivities:
             await executor.cancel(old)
         spec = JobSpec(
             name=inp.job_name,
-            argv=list(AGENT_BACKUP_ARGV),
+            argv=list(self._agent_argv),
             request_json=inp.request.model_dump_json(),
             labels=dict(inp.labels),
         )

@@ -245,10 +245,17 @@ class MariaDBCluster:
     def start(self) -> None:
         """Install, start, wire replication and seed every shard; returns when replicas caught up.
 
+        After :meth:`stop`, starts the same instances again on their existing datadirs.
+
         Raises:
             StackStartError: With the failing instance's log tail.
         """
         if self.instances:
+            # Started before: bring stopped instances back on their datadirs (no reinstall).
+            stopped = [i for i in self.instances if not self._processes[i.name].running]
+            for inst in stopped:
+                self._spawn(inst)
+            self._wait_ready(stopped)
             return
         planned = [inst for ks, shard in self.shards() for inst in self._plan_shard(ks, shard)]
         try:

@@ -78,6 +78,7 @@ class SeaweedFS:
         self.log_path = self.data_dir / "weed.log"
         self.s3_port = 0
         self.ports: dict[str, int] = {}
+        self._run_path: Path | None = None
         self._process: ManagedProcess | None = None
 
     @property
@@ -119,8 +120,7 @@ class SeaweedFS:
         self.ports = {name: free_port() for name in names}
         self.s3_port = self.ports["s3"]
         p = self.ports
-        run_dir = self.data_dir / "run"
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = self._run_dir()
         config_dir = self.data_dir / "config"
         config_dir.mkdir(parents=True, exist_ok=True)
         return [
@@ -141,10 +141,10 @@ class SeaweedFS:
             "-volume.preStopSeconds=0",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer.grpc']}",
-            f"-filer.localSocket={socket_path(run_dir / 'filer.sock')}",
+            f"-filer.localSocket={run_dir / 'filer.sock'}",
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={p['s3.grpc']}",
-            f"-s3.localSocket={socket_path(run_dir / 's3.sock')}",
+            f"-s3.localSocket={run_dir / 's3.sock'}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             # The admin server still listens with its UI disabled, so it needs ports too.
@@ -153,6 +153,15 @@ class SeaweedFS:
             f"-admin.port.grpc={p['admin.grpc']}",
             "-webdav=false",
         ]
+
+    def _run_dir(self) -> Path:
+        """Directory for the unix sockets: inside data_dir unless that path is too long."""
+        if self._run_path is None:
+            # The longest name weed puts there is "seaweedfs-volume-grpc-65535.sock".
+            probe = socket_path(self.data_dir / "run" / "seaweedfs-volume-grpc-65535.sock")
+            self._run_path = probe.parent
+            self._run_path.mkdir(parents=True, exist_ok=True)
+        return self._run_path
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -218,6 +227,16 @@ class SeaweedFS:
         """Stop the server (SIGTERM, then SIGKILL); does nothing if it is not running."""
         if self._process is not None:
             self._process.stop(_STOP_TIMEOUT_S)
+            self._remove_grpc_sockets()
+
+    def _remove_grpc_sockets(self) -> None:
+        # weed also serves each gRPC port on /tmp/seaweedfs-<service>-grpc-<port>.sock, a path
+        # it hardcodes, and leaves some behind even on a clean stop. The ports were ours and
+        # the process is gone, so these files are ours to remove.
+        for name, port in self.ports.items():
+            service, _, kind = name.partition(".")
+            if kind == "grpc":
+                Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock").unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
         self.start()

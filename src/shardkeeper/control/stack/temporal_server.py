@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Literal, Self
@@ -18,9 +19,14 @@ from typing import Annotated, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from shardkeeper.control.stack.binaries import ManagedProcess, StackStartError, find_executable
 from shardkeeper.control.stack.ports import LOOPBACK, free_port, port_is_free
@@ -34,6 +40,16 @@ DEFAULT_SEARCH_ATTRIBUTES: dict[str, SearchAttributeType] = {
     "ShardkeeperShard": "Keyword",
     "ShardkeeperBackupId": "Keyword",
     "ShardkeeperOutcome": "Keyword",
+}
+
+_INDEXED_VALUE_TYPES: dict[SearchAttributeType, IndexedValueType.ValueType] = {
+    "Text": IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Bool": IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "KeywordList": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
 _READY_TIMEOUT_S = 60.0  # two cores and a cold sqlite file: 5 s is not enough here
@@ -108,6 +124,33 @@ def test_server_path() -> Path:
 
 # Its name starts with "test": keep pytest from collecting it where a test module imports it.
 test_server_path.__test__ = False  # type: ignore[attr-defined]
+
+
+async def register_search_attributes(
+    client: Client, attributes: Mapping[str, SearchAttributeType] | None = None
+) -> None:
+    """Register search attributes in the client's namespace; already registered is fine.
+
+    The dev server registers the profile's attributes at launch; the time-skipping test server
+    starts without any, so a test using it calls this before starting workflows that set them.
+
+    Args:
+        client: A client of the server, bound to the namespace.
+        attributes: Name to type; shardkeeper's attributes when None.
+
+    Raises:
+        RPCError: For any failure other than "already exists".
+    """
+    wanted = DEFAULT_SEARCH_ATTRIBUTES if attributes is None else attributes
+    request = AddSearchAttributesRequest(
+        namespace=client.namespace,
+        search_attributes={name: _INDEXED_VALUE_TYPES[kind] for name, kind in wanted.items()},
+    )
+    try:
+        await client.operator_service.add_search_attributes(request)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
 
 
 class TemporalDevServer:
