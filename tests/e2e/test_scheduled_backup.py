@@ -14,10 +14,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fixtures.e2e_stack import S3_SECRET_ENV, Stack
-from fixtures.e2e_stack import stack as stack  # noqa: F401 - fixture
 from temporalio.api.enums.v1 import EventType
 
+from fixtures.e2e_stack import S3_SECRET_ENV, Stack
+from fixtures.e2e_stack import stack as stack
 from shardkeeper import naming, stagger
 from shardkeeper.contracts.backup import BackupRunResult, Outcome
 from shardkeeper.control import progress, schedules

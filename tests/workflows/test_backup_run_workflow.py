@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -33,6 +31,7 @@ from shardkeeper.contracts.backup import (
     StrategyPlan,
 )
 from shardkeeper.contracts.common import S3Location, TopologySource
+from shardkeeper.control.stack.temporal_server import register_search_attributes
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 
@@ -45,11 +44,7 @@ async def env(test_server_path: Path) -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(test_server_path), data_converter=pydantic_data_converter
     )
     # the time-skipping server knows no custom search attributes until told
-    await e.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=e.client.namespace,
-        search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                           for n in names.SEARCH_ATTRIBUTES},
-    ))
+    await register_search_attributes(e.client)
     try:
         yield e
     finally:

@@ -18,7 +18,6 @@ from shardkeeper.contracts.backup import (
 from shardkeeper.contracts.common import (
     CredentialRef,
     DatabaseCredentials,
-    ExecutorConfig,
     Instance,
     Role,
     S3Credentials,
@@ -31,6 +30,7 @@ from shardkeeper.contracts.common import (
 from shardkeeper.spec.base import ValueFrom, parse_duration
 from shardkeeper.spec.cluster import Cluster
 from shardkeeper.spec.destination import S3Spec
+from shardkeeper.spec.executor import executor_config
 from shardkeeper.spec.load import Loaded, SpecSet
 from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec
 
@@ -145,7 +145,7 @@ def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
         engine=spec.engine,
         target=spec.target,
         max_replica_lag_seconds=parse_duration(spec.max_replica_lag),
-        executor=ExecutorConfig(kind=spec.executor.kind, jobs_dir=spec.executor.jobs_dir),
+        executor=executor_config(spec.executor),
         retention=Retention(
             keep_last=spec.retention.keep_last, retention_days=spec.retention.retention_days
         ),

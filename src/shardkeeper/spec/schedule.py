@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from shardkeeper.spec.base import API_VERSION, Duration, Metadata, SpecModel, parse_duration
 from shardkeeper.spec.destination import DestinationSpec
+from shardkeeper.spec.executor import ExecutorSpec
 
 MIN_FREQUENCY_SECONDS = 60
 MAX_FREQUENCY_SECONDS = 31 * 86400
@@ -40,13 +41,6 @@ class RetentionSpec(SpecModel):
 
     keep_last: Annotated[int, Field(ge=1)] | None = None
     retention_days: Annotated[int, Field(ge=1)] = 7
-
-
-class ExecutorSpec(SpecModel):
-    """Which executor runs the backup agent."""
-
-    kind: Literal["local"] = "local"
-    jobs_dir: str | None = None
 
 
 class BackupScheduleSpec(SpecModel):
