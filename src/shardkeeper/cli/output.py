@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -13,8 +14,11 @@ from rich.table import Table
 
 from shardkeeper.errors import PermanentError, ShardkeeperError
 
-out = Console()
-err = Console(stderr=True)
+# Piped output keeps whole rows (ids and digests are what people copy), so a width wide
+# enough for them is used when no terminal says otherwise.
+_PIPE_WIDTH = 160
+out = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import model_validator
 
@@ -100,23 +100,91 @@ class Topology(Contract):
         return sorted({s.keyspace for s in self.shards})
 
 
+class KubernetesAccess(Contract):
+    """How a worker reaches a Kubernetes API server.
+
+    Neither field set: the in-cluster service account when running in a pod, else the
+    default kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``).
+    """
+
+    kubeconfig: str | None = None
+    """Path of a kubeconfig file readable by the worker."""
+    context: str | None = None
+    """Context of the kubeconfig; None means its current context."""
+    in_cluster: bool = False
+    """Use the pod's service account (ignores ``kubeconfig``)."""
+
+
+class PodDiscovery(Contract):
+    """Which pods make up a cluster, and the labels that place them in it."""
+
+    namespace: str
+    label_selector: str | None = None
+    """Extra selector (``app=mariadb``) ANDed with the cluster label."""
+    cluster_label: str = "shardkeeper.io/cluster"
+    keyspace_label: str = "shardkeeper.io/keyspace"
+    shard_label: str = "shardkeeper.io/shard"
+    """Shard names such as ``-80`` are not valid label values: the label holds an encoded
+    value and the annotation of the same key the raw one (see ``labels.label_value``)."""
+    role_label: str = "shardkeeper.io/role"
+    """Value ``primary`` or ``replica``."""
+    port_name: str = "mysql"
+    """The container port that serves MariaDB."""
+    service: str | None = None
+    """Headless Service of the pods: hosts become ``<pod>.<service>.<ns>.svc`` instead of
+    pod IPs (stable across restarts)."""
+    credentials: DatabaseCredentials = DatabaseCredentials()
+
+
 class TopologySource(Contract):
     """Where ``resolve_shards`` reads the topology at every run.
 
     ``file``: a YAML file holding a ``kind: Cluster`` document, read by the worker at run
     time, so resharding needs no change to the schedule. ``inline``: a snapshot taken when
-    the schedule was applied.
+    the schedule was applied. ``kubernetes``: the pods the API server lists now.
     """
 
-    kind: Literal["file", "inline"]
+    kind: Literal["file", "inline", "kubernetes"]
     cluster: str
     path: str | None = None
     topology: Topology | None = None
+    pods: PodDiscovery | None = None
+    """``kubernetes`` only: where the cluster's pods are and how they are labelled."""
+    access: KubernetesAccess = KubernetesAccess()
+    """``kubernetes`` only: how to reach the API server."""
 
 
 class ExecutorConfig(Contract):
-    """Which executor runs the agent, and its settings."""
+    """Which executor runs the agent, and its settings.
 
-    kind: Literal["local"] = "local"
+    The Kubernetes fields are ignored by the local executor. Pod placement fields
+    (``resources`` … ``annotations``) are Kubernetes JSON (camelCase) passed through to the
+    Job's pod template; they never hold secrets.
+    """
+
+    kind: Literal["local", "kubernetes"] = "local"
     jobs_dir: str | None = None
     """Local executor: the jobs directory; None means the worker's configured default."""
+    access: KubernetesAccess = KubernetesAccess()
+    namespace: str = "default"
+    image: str | None = None
+    """Agent image (Kubernetes); required there."""
+    image_pull_policy: str | None = None
+    service_account_name: str | None = None
+    agent_command: tuple[str, ...] = ("shardkeeper",)
+    """How the image starts the CLI; the agent subcommand (``agent backup``) is appended."""
+    backoff_limit: int = 0
+    """Pod retries inside one Job; 0 because the workflow decides about new attempts."""
+    ttl_seconds_after_finished: int | None = None
+    """None: finished Jobs stay until history pruning removes them."""
+    active_deadline_seconds: int | None = None
+    """From the schedule's ``jobTimeout``; the Job fails with DeadlineExceeded after it."""
+    secret_env: dict[str, SecretKeyRef] = {}
+    """Agent environment variables filled from Secrets, so ``{env: NAME}`` credential
+    references resolve inside the pod."""
+    resources: dict[str, Any] | None = None
+    affinity: dict[str, Any] | None = None
+    tolerations: tuple[dict[str, Any], ...] | None = None
+    node_selector: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    """Added to the Job's pod template."""

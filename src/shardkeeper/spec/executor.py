@@ -2,20 +2,110 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from shardkeeper.contracts.common import ExecutorConfig
-from shardkeeper.spec.base import SpecModel
+from pydantic import Field, model_validator
+
+from shardkeeper.contracts.common import ExecutorConfig, KubernetesAccess, SecretKeyRef
+from shardkeeper.spec.base import SecretKeySelector, SpecModel
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_KUBERNETES_ONLY = (
+    "namespace", "image", "image_pull_policy", "service_account_name", "kubeconfig",
+    "context", "in_cluster", "agent_command", "backoff_limit", "ttl_seconds_after_finished",
+    "secret_env",
+)
 
 
 class ExecutorSpec(SpecModel):
-    """Which executor runs the backup agent."""
+    """Which executor runs the backup agent.
 
-    kind: Literal["local"] = "local"
+    ``local`` (default): a detached process on the worker's host. ``kubernetes``: one
+    ``batch/v1`` Job per shard backup, created by the worker in ``namespace``.
+    """
+
+    kind: Literal["local", "kubernetes"] = "local"
     jobs_dir: str | None = None
     """Local executor: where job state lives (default: the worker's jobs directory)."""
+    namespace: str | None = None
+    """Kubernetes: namespace of the Jobs (default ``default``)."""
+    image: str | None = None
+    """Kubernetes: the shardkeeper image (holds the agent and mariadb-backup); required."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    service_account_name: str | None = None
+    """Kubernetes: the agent pods' service account (they need no API access)."""
+    kubeconfig: str | None = None
+    """Kubernetes: kubeconfig file of the worker; default in-cluster, else ~/.kube/config."""
+    context: str | None = None
+    in_cluster: bool | None = None
+    agent_command: Annotated[list[str], Field(min_length=1)] | None = None
+    """Kubernetes: how the image starts the CLI (default ``[shardkeeper]``)."""
+    backoff_limit: Annotated[int, Field(ge=0)] | None = None
+    """Kubernetes: pod retries inside one Job (default 0: the workflow decides)."""
+    ttl_seconds_after_finished: Annotated[int, Field(ge=0)] | None = None
+    """Kubernetes: let the cluster delete finished Jobs (default: history limits only)."""
+    secret_env: dict[Annotated[str, Field(pattern=_ENV_NAME)], SecretKeySelector] = {}
+    """Kubernetes: agent environment variables from Secret keys, so that ``{env: NAME}``
+    credential references resolve inside the Job's pod."""
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ExecutorSpec:
+        if self.kind == "local":
+            given = [f for f in _KUBERNETES_ONLY if f in self.model_fields_set]
+            if given:
+                raise ValueError(f"only for kind 'kubernetes': {', '.join(given)}")
+        else:
+            if self.jobs_dir is not None:
+                raise ValueError("'jobsDir' is only for kind 'local'")
+            if not self.image:
+                raise ValueError("kind 'kubernetes' needs 'image'")
+        return self
 
 
-def executor_config(spec: ExecutorSpec) -> ExecutorConfig:
-    """The wire form of an executor spec."""
-    return ExecutorConfig(kind=spec.kind, jobs_dir=spec.jobs_dir)
+def executor_config(
+    spec: ExecutorSpec,
+    *,
+    job_timeout_seconds: int | None = None,
+    resources: dict[str, Any] | None = None,
+    affinity: dict[str, Any] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    node_selector: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> ExecutorConfig:
+    """The wire form of an executor spec.
+
+    Args:
+        spec: The schedule's ``executor``.
+        job_timeout_seconds: The schedule's ``jobTimeout``; a Kubernetes Job's
+            ``activeDeadlineSeconds``.
+        resources: Pod placement from the schedule (Kubernetes JSON, camelCase), rendered
+            into the Job's pod template when the executor is ``kubernetes``.
+        affinity: See ``resources``.
+        tolerations: See ``resources``.
+        node_selector: See ``resources``.
+        annotations: See ``resources``.
+    """
+    if spec.kind == "local":
+        return ExecutorConfig(kind="local", jobs_dir=spec.jobs_dir)
+    return ExecutorConfig(
+        kind="kubernetes",
+        access=KubernetesAccess(
+            kubeconfig=spec.kubeconfig, context=spec.context, in_cluster=bool(spec.in_cluster)
+        ),
+        namespace=spec.namespace or "default",
+        image=spec.image,
+        image_pull_policy=spec.image_pull_policy,
+        service_account_name=spec.service_account_name,
+        agent_command=tuple(spec.agent_command or ("shardkeeper",)),
+        backoff_limit=spec.backoff_limit or 0,
+        ttl_seconds_after_finished=spec.ttl_seconds_after_finished,
+        active_deadline_seconds=job_timeout_seconds,
+        secret_env={
+            name: SecretKeyRef(name=ref.name, key=ref.key) for name, ref in spec.secret_env.items()
+        },
+        resources=resources,
+        affinity=affinity,
+        tolerations=tuple(tolerations) if tolerations is not None else None,
+        node_selector=node_selector,
+        annotations=annotations,
+    )

@@ -1,0 +1,94 @@
+"""Record the golden histories replayed by test_replay_histories.py.
+
+Run from the repository root after a deliberate workflow change (and say why in the
+commit): ``.venv/bin/python tests/replay/record_histories.py``. It runs each scenario on the
+time-skipping server with the fake activities and writes one JSON history per workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from fixtures.fake_activities import Scenario  # noqa: E402
+from temporalio.client import Client  # noqa: E402
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from shardkeeper import naming  # noqa: E402
+from shardkeeper.contracts import names  # noqa: E402
+from shardkeeper.contracts.backup import (  # noqa: E402
+    BackupPolicy,
+    BackupRunInput,
+    BackupRunResult,
+    Scope,
+    StrategyPlan,
+)
+from shardkeeper.contracts.common import S3Location, TopologySource  # noqa: E402
+from shardkeeper.control.stack.temporal_server import (  # noqa: E402
+    register_search_attributes,
+    test_server_path,
+)
+from shardkeeper.workflows.backup_run import BackupRunWorkflow  # noqa: E402
+from shardkeeper.workflows.shard_backup import ShardBackupWorkflow  # noqa: E402
+
+BACKUP_ID = "20261122T020000Z"
+
+
+def scenario_input() -> BackupRunInput:
+    """A Cluster and a Shard strategy over the demo topology, one keyspace excluded."""
+    return BackupRunInput(
+        cluster="demo",
+        schedule="nightly",
+        topology_source=TopologySource(kind="file", cluster="demo", path="/nonexistent"),
+        strategies=(StrategyPlan(name="all", scope=Scope.CLUSTER),),
+        policy=BackupPolicy(destination=S3Location(bucket="bucket", prefix="pfx")),
+        stagger_window_seconds=3600,
+        backup_id=BACKUP_ID,
+    )
+
+
+async def record(client: Client, out: Path) -> None:
+    """Run the scenario (one shard not ready, one job failing once) and dump histories."""
+    sc = Scenario(
+        not_ready={"customer/-80"},
+        failing_jobs={naming.job_name("demo", "nightly", "commerce", "-", "all", BACKUP_ID, 1)},
+    )
+    queue = f"record-{uuid.uuid4()}"
+    run_id = "shardkeeper/demo/nightly/run-recorded"
+    async with Worker(client, task_queue=queue,
+                      workflows=[BackupRunWorkflow, ShardBackupWorkflow],
+                      activities=sc.activities()):
+        result = await client.execute_workflow(names.BACKUP_RUN, scenario_input(), id=run_id,
+                                               task_queue=queue, result_type=BackupRunResult)
+    histories = {f"{names.BACKUP_RUN}-mixed-outcomes": run_id}
+    for shard in result.shards:
+        histories[f"{names.SHARD_BACKUP}-{shard.keyspace}-{shard.outcome.value}"] = (
+            shard.workflow_id or "")
+    for label, wid in histories.items():
+        history = await client.get_workflow_handle(wid).fetch_history()
+        (out / f"{label.replace('/', '_')}.json").write_text(history.to_json())
+        print("recorded", label)
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
+    try:
+        await record(env.client, HERE / "histories")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # the SDK's runtime can abort at interpreter exit (sdk-python#300)
