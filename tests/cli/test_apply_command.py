@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, write_documents
 from temporalio.client import Client
 from typer.testing import CliRunner
 
+from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, write_documents
 from shardkeeper.cli.app import app
 from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
@@ -90,7 +90,9 @@ async def test_invalid_documents_exit_2_naming_the_field(
                 if s.id.endswith(yaml.safe_load(files[1].read_text())["metadata"]["name"])]
 
 
-async def test_malformed_yaml_names_the_line(tmp_path: Path, temporal_dev: TemporalDevServer) -> None:
+async def test_malformed_yaml_names_the_line(
+    tmp_path: Path, temporal_dev: TemporalDevServer
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: shardkeeper.io/v1alpha1\nkind: BackupSchedule\nspec: [unclosed\n")
     code, output = await _apply([bad], temporal_dev.address)

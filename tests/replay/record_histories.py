@@ -16,12 +16,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fixtures.fake_activities import Scenario  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
+from fixtures.fake_activities import Scenario  # noqa: E402
 from shardkeeper import naming  # noqa: E402
 from shardkeeper.contracts import names  # noqa: E402
 from shardkeeper.contracts.backup import (  # noqa: E402
