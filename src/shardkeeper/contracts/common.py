@@ -71,6 +71,9 @@ class Instance(Contract):
     host: str | None = None
     port: int | None = None
     socket: str | None = None
+    datadir: str | None = None
+    start_command: tuple[str, ...] = ()
+    systemd_unit: str | None = None
 
 
 class DatabaseCredentials(Contract):

@@ -1,15 +1,16 @@
-"""Shared pieces of every document: the model base, metadata, references and durations."""
+"""Shared pieces of every document: the model base, metadata, names, references, durations."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 API_VERSION: Final = "shardkeeper.io/v1alpha1"
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class SpecModel(BaseModel):
@@ -24,10 +25,23 @@ class SpecModel(BaseModel):
     )
 
 
+def _dns_label(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(
+            f"invalid name {value!r}: use at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (a DNS-1123 label, e.g. 'nightly-6h')"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_dns_label)]
+"""A DNS-1123 label: metadata names, strategy names (they end up in job names)."""
+
+
 class Metadata(SpecModel):
     """Kubernetes-style object metadata."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    name: Name
     """Lowercase letters, digits and dashes (a DNS-1123 label)."""
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
@@ -55,15 +69,22 @@ class ValueFrom(SpecModel):
 
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_EXAMPLES = "30m, 6h, 24h, 1h30m"
 
 
 def parse_duration(text: str) -> int:
-    """Seconds of a duration such as ``90m``, ``6h``, ``1h30m``, ``2d`` or ``45s``."""
-    m = _DURATION_RE.match(text.strip())
-    if not text.strip() or not m or not any(m.groups()):
+    """Seconds of a duration such as ``90m``, ``6h``, ``1h30m``, ``2d`` or ``45s``.
+
+    Raises:
+        ValueError: the text is not a non-negative duration with units d, h, m or s.
+    """
+    stripped = text.strip()
+    m = _DURATION_RE.match(stripped)
+    if not stripped or not m or not any(m.groups()):
+        sign = " (durations cannot be negative)" if stripped.startswith("-") else ""
         raise ValueError(
-            f"invalid duration {text!r}: use a number with a unit d, h, m or s "
-            "(examples: 30m, 6h, 24h, 1h30m)"
+            f"invalid duration {text!r}{sign}: use a number with a unit d, h, m or s "
+            f"(examples: {DURATION_EXAMPLES})"
         )
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
     return ((d * 24 + h) * 60 + mi) * 60 + s

@@ -19,6 +19,12 @@ class InstanceSpec(SpecModel):
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     socket: str | None = None
+    datadir: str | None = None
+    """Data directory on this host; needed for an in-place restore on one host."""
+    start_command: list[str] | None = None
+    """argv that starts this instance (used after an in-place restore stopped it)."""
+    systemd_unit: str | None = None
+    """Alternatively, the systemd unit that runs it (``systemctl start UNIT``)."""
 
     @model_validator(mode="after")
     def _reachable(self) -> InstanceSpec:

@@ -71,7 +71,11 @@ def topology_of(cluster: Cluster) -> Topology:
             keyspace=ks.name,
             shard=sh.name,
             instances=tuple(
-                Instance(name=i.name, role=Role(i.role), host=i.host, port=i.port, socket=i.socket)
+                Instance(
+                    name=i.name, role=Role(i.role), host=i.host, port=i.port, socket=i.socket,
+                    datadir=i.datadir, start_command=tuple(i.start_command or ()),
+                    systemd_unit=i.systemd_unit,
+                )
                 for i in sh.instances
             ),
         )

@@ -682,6 +682,8 @@ class MariaDBCluster:
                                 "host": i.host,
                                 "port": i.port,
                                 "socket": str(i.socket),
+                                "datadir": str(i.datadir),
+                                "startCommand": self.start_command(i),
                             }
                             for i in members
                         ],
