@@ -26,4 +26,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[dev]'
+# The foreign-client test drives workflows from Node.js with @temporalio/client.
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+else
+  echo "setup: npm not found; the Node.js foreign-client test will fail" >&2
+fi
 echo "setup: done ($(.venv/bin/python --version), $(mariadb-backup --version 2>&1 | head -1))"

@@ -15,7 +15,8 @@ use it.
     │   ├── BackupExists          a committed backup is immutable; never overwritten
     │   ├── ChecksumMismatch      stored bytes differ from what was streamed
     │   ├── EngineUnsupported     the backup engine is missing or refuses the server
-    │   └── JobTimedOut           the backup ran longer than the schedule's jobTimeout
+    │   ├── JobTimedOut           the backup ran longer than the schedule's jobTimeout
+    │   └── JobRejected           the executor refused the job (Kubernetes 400/422)
     └── TemporaryError            retried by the activity's retry policy
         ├── ShardNotReady         no primary, or replicas not replicating
         ├── NoHealthySource       no instance can serve the backup
@@ -88,6 +89,10 @@ class EngineUnsupported(PermanentError):
 
 class JobTimedOut(PermanentError):
     """The backup job exceeded its timeout (measured from its real start) and was stopped."""
+
+
+class JobRejected(PermanentError):
+    """The executor refused the job as invalid (Kubernetes 400/422, missing namespace)."""
 
 
 class ShardNotReady(TemporaryError):

@@ -103,3 +103,8 @@ def job_name(
     return dns_label(
         "sk", cluster, schedule, keyspace, shard, strategy, backup_id.lower(), f"a{attempt}"
     )
+
+
+def budget_workflow_id(cluster: str) -> str:
+    """Id of the cluster's ClusterBudget entity workflow (one per cluster)."""
+    return f"{SCHEDULE_PREFIX}/{cluster}/budget"

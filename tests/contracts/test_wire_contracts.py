@@ -17,11 +17,13 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "reference"
 
 def test_registered_names_are_the_documented_constants(tmp_path: Path) -> None:
     workflow_names = {workflow._Definition.must_from_class(w).name for w in WORKFLOWS}
-    assert workflow_names == {names.BACKUP_RUN, names.SHARD_BACKUP}
+    assert {names.BACKUP_RUN, names.SHARD_BACKUP, names.RESTORE,
+            names.SHARD_RESTORE} <= workflow_names
     activity_names = {activity._Definition.must_from_callable(a).name
                       for a in activities(tmp_path)}
     constants = {v for k, v in vars(names).items()
-                 if k.isupper() and isinstance(v, str) and v.islower() and "_" in v}
+                 if k.isupper() and not k.startswith("SIGNAL_")
+                 and isinstance(v, str) and v.islower() and "_" in v}
     assert activity_names == constants
 
 

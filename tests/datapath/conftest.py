@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import shutil
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dp_support import (
     ACCESS_ENV,
+    KEY_ENV,
     PASSWORD_ENV,
     SECRET_ENV,
     RequestFactory,
@@ -15,12 +21,14 @@ from dp_support import (
     ScriptRequest,
     instance_of,
 )
+from restored import RestoredServer
 
 from shardkeeper import naming
-from shardkeeper.contracts.agent import AgentBackupRequest
+from shardkeeper.contracts.agent import AgentBackupRequest, stream_object_name
 from shardkeeper.contracts.common import (
     CredentialRef,
     DatabaseCredentials,
+    FilesystemLocation,
     Instance,
     Role,
     S3Credentials,
@@ -53,6 +61,19 @@ def s3_location(
 
 
 @pytest.fixture
+def fs_location(tmp_path: Path) -> FilesystemLocation:
+    """A filesystem destination in a fresh directory (the seeds' volume location)."""
+    return FilesystemLocation(path=str(tmp_path / "volume"), prefix="backups")
+
+
+@pytest.fixture
+def backup_key(monkeypatch: pytest.MonkeyPatch) -> CredentialRef:
+    """A fresh AES-256 key in an environment variable, by reference."""
+    monkeypatch.setenv(KEY_ENV, base64.b64encode(os.urandom(32)).decode())
+    return CredentialRef(env=KEY_ENV)
+
+
+@pytest.fixture
 def make_request(s3_location: S3Location, mariadb_cluster: MariaDBCluster) -> RequestFactory:
     """Build a backup request of one instance into ``s3_location``."""
 
@@ -61,7 +82,7 @@ def make_request(s3_location: S3Location, mariadb_cluster: MariaDBCluster) -> Re
         *,
         source: Instance | None = None,
         backup_id: str | None = None,
-        location: S3Location | None = None,
+        location: S3Location | FilesystemLocation | None = None,
         **fields: Any,
     ) -> AgentBackupRequest:
         info = info or mariadb_cluster.replicas("commerce", "-")[0]
@@ -77,8 +98,13 @@ def make_request(s3_location: S3Location, mariadb_cluster: MariaDBCluster) -> Re
                 user=mariadb_cluster.user, password=CredentialRef(env=PASSWORD_ENV)
             ),
             destination=loc,
-            key=naming.backup_key(
+            key=naming.backup_prefix(
                 loc.prefix, mariadb_cluster.cluster, info.keyspace, info.shard, bid
+            )
+            + stream_object_name(
+                fields.get("engine", "mariabackup"),
+                fields.get("compression"),
+                fields.get("encryption"),
             ),
             **fields,
         )
@@ -111,3 +137,19 @@ def script_request(
         return request, engine
 
     return build
+
+
+@pytest.fixture(scope="session")
+def scratch_server(
+    mariadb_cluster: MariaDBCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RestoredServer]:
+    """A fresh, empty instance (the cluster's bootstrapped template) to restore dumps into."""
+    home = tmp_path_factory.mktemp("scratch")
+    template = mariadb_cluster.base_dir / ".template" / "data"
+    shutil.copytree(template, home / "data", symlinks=True)
+    server = RestoredServer(
+        mariadb_cluster, mariadb_cluster.primary("commerce", "-"), home / "data", home, sid=990
+    )
+    server.start()
+    yield server
+    server.stop()

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shardkeeper.contracts.agent import AgentBackupRequest
+from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest
 from shardkeeper.contracts.common import Instance, Role
+from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.control.stack.mariadb_cluster import InstanceInfo
-from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts
+from shardkeeper.datapath.engines.base import EngineCommand, NullObserver, StreamFacts
 
 ACCESS_ENV = "SK_TEST_S3_ACCESS_KEY"
 SECRET_ENV = "SK_TEST_S3_SECRET_KEY"
 PASSWORD_ENV = "SHARDKEEPER_TEST_DB_PASSWORD"
+KEY_ENV = "SK_TEST_BACKUP_KEY"
 
 
 def instance_of(info: InstanceInfo, **changes: Any) -> Instance:
@@ -39,6 +42,7 @@ class ScriptEngine:
     """
 
     name = "script"
+    format = "xbstream"
     stream_files: frozenset[str] = frozenset()
 
     def __init__(
@@ -92,5 +96,38 @@ class ScriptEngine:
     def facts(self, files: Mapping[str, bytes]) -> StreamFacts:
         return StreamFacts()
 
+    def observer(self) -> NullObserver:
+        return NullObserver()
+
 
 ScriptRequest = Callable[..., tuple[AgentBackupRequest, ScriptEngine]]
+
+
+def commit(request: AgentBackupRequest, report: AgentBackupReport) -> BackupManifest:
+    """Verify the stored object and write metadata.json, as the ShardBackup workflow does."""
+    from shardkeeper.datapath import catalog, verify
+
+    verify.verify_object(request.destination, report.key, report.sha256, report.size_bytes)
+    manifest = BackupManifest(
+        cluster=request.cluster,
+        keyspace=request.keyspace,
+        shard=request.shard,
+        backup_id=request.backup_id,
+        source_instance=request.source.name,
+        source_role=request.source.role.value,
+        engine=report.engine,
+        engine_version=report.engine_version,
+        server_version=report.server_version,
+        object_key=report.key,
+        size_bytes=report.size_bytes,
+        sha256=report.sha256,
+        parts=report.parts,
+        started_at=report.started_at,
+        finished_at=report.finished_at,
+        verified_at=datetime.now(UTC),
+        binlog=report.binlog,
+        replica_source_binlog=report.replica_source_binlog,
+        stream=report.stream,
+    )
+    catalog.put_manifest(request.destination, manifest)
+    return manifest

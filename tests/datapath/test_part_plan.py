@@ -29,9 +29,9 @@ def test_plan_reaches_five_tib_within_ten_thousand_parts(initial: int) -> None:
 
 def test_default_plan_keeps_small_backups_in_small_parts() -> None:
     plan = PartPlan()
-    assert plan.size_of(1) == plan.size_of(900) == 16 * MiB
-    assert plan.size_of(901) == 32 * MiB
-    assert plan.size_of(MAX_PARTS) <= 1100 * MiB  # ~1 GiB parts only for multi-TiB streams
+    assert plan.size_of(1) == plan.size_of(1280) == 8 * MiB  # 10 GiB in the first step
+    assert plan.size_of(1281) == 16 * MiB
+    assert plan.size_of(MAX_PARTS) <= 1200 * MiB  # ~1 GiB parts only for multi-TiB streams
 
 
 @pytest.mark.parametrize("bad", [MIN_PART_BYTES - 1, MAX_PART_BYTES + 1])

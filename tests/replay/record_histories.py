@@ -78,12 +78,51 @@ async def record(client: Client, out: Path) -> None:
         print("recorded", label)
 
 
+async def record_restores(client: Client, out: Path) -> None:
+    """A restore that completes, and one whose shard fails and compensates (all or nothing)."""
+    from restore.fakes import RestoreScenario
+    from shardkeeper.contracts.common import S3Location, TopologySource
+    from shardkeeper.contracts.restore import RestoreInput, RestoreSource
+    from shardkeeper.workflows.restore import RestoreWorkflow
+    from shardkeeper.workflows.shard_restore import ShardRestoreWorkflow
+
+    await register_search_attributes(client, {names.SA_RESTORE_PHASE: "Keyword"})
+    for label, fail in (("completed", {}),
+                        ("compensated", {(names.VALIDATE_RESTORE, "customer/80-"): "Injected"})):
+        sc = RestoreScenario(fail=fail)
+        queue = f"record-{uuid.uuid4()}"
+        wid = f"shardkeeper/demo/restore/recorded-{label}"
+        inp = RestoreInput(
+            name=f"recorded-{label}", cluster="demo",
+            target=TopologySource(kind="file", cluster="demo", path="/nonexistent"),
+            source=RestoreSource(location=S3Location(bucket="bucket", prefix="pfx")),
+            keyspace="customer", require_approval=True)
+        async with Worker(client, task_queue=queue,
+                          workflows=[RestoreWorkflow, ShardRestoreWorkflow],
+                          activities=sc.activities()):
+            handle = await client.start_workflow(RestoreWorkflow.run, inp, id=wid,
+                                                 task_queue=queue)
+            await handle.signal("approve", {"approved_by": "recorder"})
+            try:
+                await handle.result()
+            except Exception as err:  # the compensated scenario fails on purpose
+                print("restore ended with", type(err).__name__)
+        for target in ((names.RESTORE, wid),
+                       (names.SHARD_RESTORE, f"{wid}/customer/80-")):
+            history = await client.get_workflow_handle(target[1]).fetch_history()
+            (out / f"{target[0]}-{label}.json").write_text(history.to_json())
+            print("recorded", target[0], label)
+
+
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter)
     await register_search_attributes(env.client)
     try:
-        await record(env.client, HERE / "histories")
+        # `record_histories.py restore` records only the restore histories
+        if sys.argv[1:] != ["restore"]:
+            await record(env.client, HERE / "histories")
+        await record_restores(env.client, HERE / "histories")
     finally:
         await env.shutdown()
 

@@ -16,19 +16,22 @@ from temporalio.worker import Replayer
 
 from shardkeeper.contracts import names
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
+from shardkeeper.workflows.restore import RestoreWorkflow
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
+from shardkeeper.workflows.shard_restore import ShardRestoreWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_every_workflow_has_a_recorded_history() -> None:
     types = {p.name.split("-")[0] for p in HISTORIES}
-    assert {names.BACKUP_RUN, names.SHARD_BACKUP} <= types
+    assert {names.BACKUP_RUN, names.SHARD_BACKUP, names.RESTORE, names.SHARD_RESTORE} <= types
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[BackupRunWorkflow, ShardBackupWorkflow],
+    replayer = Replayer(workflows=[BackupRunWorkflow, ShardBackupWorkflow, RestoreWorkflow,
+                                   ShardRestoreWorkflow],
                         data_converter=pydantic_data_converter)
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     await replayer.replay_workflow(history)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from shardkeeper.contracts.backup import (
 from shardkeeper.contracts.common import S3Location, TopologySource
 from shardkeeper.control.stack.temporal_server import register_search_attributes
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
+from shardkeeper.workflows.cluster_budget import ClusterBudgetWorkflow
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 
 WINDOW = 3600
@@ -70,11 +70,11 @@ async def run_scenario(
     """Run one BackupRun with the fakes; returns its result and workflow id."""
     queue = f"tq-{uuid.uuid4()}"
     wid = f"run-{uuid.uuid4()}"
-    async with Worker(client, task_queue=queue, workflows=[BackupRunWorkflow, ShardBackupWorkflow],
+    async with Worker(client, task_queue=queue,
+                      workflows=[BackupRunWorkflow, ShardBackupWorkflow, ClusterBudgetWorkflow],
                       activities=sc.activities()):
         result = await client.execute_workflow(
             names.BACKUP_RUN, inp, id=wid, task_queue=queue, result_type=BackupRunResult,
-            execution_timeout=timedelta(days=2),
         )
     return result, wid
 
@@ -181,3 +181,21 @@ async def test_shard_backup_fails_red_when_every_job_fails(env: WorkflowEnvironm
     assert "engine exited 1" in str(info.value.cause)
     assert len(sc.names_called(names.LAUNCH_BACKUP)) == 3
     assert sc.names_called(names.WRITE_MANIFEST) == []
+
+
+async def test_forbid_skips_a_shard_whose_previous_backup_still_runs(
+    env: WorkflowEnvironment,
+) -> None:
+    sc = Scenario(previous_running=("shardkeeper/demo/nightly/20261121T020000Z/x",))
+    result, _ = await run_scenario(env.client, sc, run_input())
+    assert {s.outcome for s in result.shards} == {Outcome.SKIPPED}
+    assert all("previous backup still running" in (s.reason or "") for s in result.shards)
+    assert sc.names_called(names.LAUNCH_BACKUP) == []
+
+
+async def test_allow_does_not_look_for_previous_backups(env: WorkflowEnvironment) -> None:
+    sc = Scenario(previous_running=("shardkeeper/demo/nightly/20261121T020000Z/x",))
+    policy = BackupPolicy(destination=S3Location(bucket="bucket"), concurrency_policy="Allow")
+    result, _ = await run_scenario(env.client, sc, run_input(policy=policy))
+    assert {s.outcome for s in result.shards} == {Outcome.SUCCEEDED}
+    assert sc.names_called(names.FIND_RUNNING_BACKUPS) == []

@@ -63,6 +63,11 @@ class JobActivities:
 
     def executor(self, config: ExecutorConfig) -> Executor:
         """The executor a config names."""
+        if config.kind == "kubernetes":
+            # imported here: the kubernetes client is only loaded by workers that use it
+            from shardkeeper.activities.executor.kubernetes import KubernetesExecutor
+
+            return KubernetesExecutor(config)
         return LocalExecutor(Path(config.jobs_dir) if config.jobs_dir else self._jobs_dir)
 
     @activity.defn(name=names.LAUNCH_BACKUP)

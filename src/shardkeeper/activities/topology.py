@@ -22,6 +22,10 @@ from shardkeeper.spec.load import load
 
 def read_topology(source: TopologySource) -> Topology:
     """Load the topology a source names (blocking)."""
+    if source.kind == "kubernetes":
+        from shardkeeper.activities.discovery import discover  # loads the kubernetes client
+
+        return discover(source)
     if source.kind == "inline":
         if source.topology is None:
             raise SpecInvalid("topology_source: kind 'inline' needs 'topology'")

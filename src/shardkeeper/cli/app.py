@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from shardkeeper.cli import agent, backups, up
+from shardkeeper.cli import agent, backups, plan, restore, schedules, up
 from shardkeeper.cli.options import DEFAULT_TASK_QUEUE, Address, Files, Namespace, TaskQueue
 from shardkeeper.cli.output import err, fail
 from shardkeeper.errors import ShardkeeperError
@@ -28,11 +28,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-schedule_app = typer.Typer(help="Operate on applied schedules.", no_args_is_help=True)
-app.add_typer(schedule_app, name="schedule")
+app.add_typer(schedules.schedule_app, name="schedule")
+app.add_typer(schedules.get_app, name="get")
+app.add_typer(schedules.describe_app, name="describe")
 app.add_typer(backups.app, name="backups")
 app.add_typer(agent.app, name="agent")
+app.add_typer(restore.app, name="restore")
+schedules.describe_app.command("restore")(restore.describe_restore)
 app.command("up")(up.up)
+app.command("plan")(plan.plan)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -75,24 +79,6 @@ def apply(
         client = await connect.connect(address, namespace)
         for r in await schedules.apply(client, specs, task_queue):
             typer.echo(f"backupschedule/{r.name} {r.action} (temporal schedule {r.schedule_id})")
-
-    run(go())
-
-
-@schedule_app.command("trigger")
-def schedule_trigger(
-    name: Annotated[str, typer.Argument(help="BackupSchedule name.")],
-    cluster: Annotated[str, typer.Option(help="Cluster name.")],
-    address: Address = None,
-    namespace: Namespace = None,
-) -> None:
-    """Run a schedule now (same as `temporal schedule trigger --schedule-id shardkeeper/C/NAME`)."""
-    from shardkeeper.control import connect, schedules
-
-    async def go() -> None:
-        client = await connect.connect(address, namespace)
-        await schedules.trigger(client, cluster, name)
-        typer.echo(f"backupschedule/{name} triggered")
 
     run(go())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from shardkeeper.contracts.base import Contract
 from shardkeeper.contracts.common import (
@@ -19,6 +19,7 @@ from shardkeeper.contracts.common import (
 
 Engine = Literal["mariabackup"]
 Target = Literal["prefer-replica", "primary"]
+ConcurrencyPolicy = Literal["Forbid", "Allow", "Replace"]
 
 
 class Scope(StrEnum):
@@ -44,6 +45,8 @@ class StrategyPlan(Contract):
     scope: Scope = Scope.SHARD
     keyspace: str | None = None
     shard: str | None = None
+    extra_flags: dict[str, str] = {}
+    """Passed to the backup engine (validated by the spec: nothing that breaks streaming)."""
 
 
 class Retention(Contract):
@@ -66,6 +69,23 @@ class BackupPolicy(Contract):
     failed_jobs_history_limit: int = 1
     job_timeout_seconds: int | None = None
     """Measured from the real start of the backup; None disables."""
+    concurrency_policy: ConcurrencyPolicy = "Forbid"
+    """When this shard's previous backup of the same schedule still runs: skip this one
+    (Forbid), run both (Allow), or cancel the previous one (Replace)."""
+    max_concurrent_shards: int | None = None
+    """Cluster-wide budget of shard backups running at once (across schedules)."""
+    starting_deadline_seconds: int | None = None
+    """Catch-up window: a run missed by more than this (worker or server down) is skipped."""
+    resources: dict[str, dict[str, str]] = {}
+    """Kubernetes executor: ``{"requests": {"cpu": "500m"}, "limits": {...}}``."""
+    affinity: dict[str, Any] | None = None
+    """Kubernetes executor: a Kubernetes ``Affinity`` in its API (camelCase) form."""
+    tolerations: tuple[dict[str, Any], ...] = ()
+    """Kubernetes executor: Kubernetes ``Toleration`` objects in API (camelCase) form."""
+    node_selector: dict[str, str] = {}
+    """Kubernetes executor: node labels the job's pod must match."""
+    annotations: dict[str, str] = {}
+    """Kubernetes executor: annotations of the job and its pod."""
 
 
 class BackupRunInput(Contract):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import model_validator
+from pydantic import Discriminator, Tag, model_validator
 
 from shardkeeper.contracts.base import Contract
 
@@ -44,6 +44,8 @@ class S3Credentials(Contract):
 class S3Location(Contract):
     """An S3-compatible bucket and prefix, with how to reach it."""
 
+    kind: Literal["s3"] = "s3"
+    """Discriminator of :data:`Destination`; optional on the wire (absent means s3)."""
     bucket: str
     prefix: str = ""
     endpoint: str | None = None
@@ -54,6 +56,39 @@ class S3Location(Contract):
     """None: the standard AWS credential chain of the process (environment, instance role)."""
     ca_bundle: str | None = None
     insecure_skip_verify: bool = False
+    storage_class: str | None = None
+    """S3 storage class of the backup objects (e.g. ``STANDARD_IA``); None: the bucket's."""
+    sse: Literal["AES256", "aws:kms"] | None = None
+    """Server-side encryption requested on every object written; None: the bucket default."""
+    sse_kms_key_id: str | None = None
+    """KMS key id or ARN when ``sse`` is ``aws:kms`` (an identifier, not a secret)."""
+
+
+class FilesystemLocation(Contract):
+    """A directory (a mounted volume) holding backups in the object-store layout.
+
+    Keys map to paths below ``path``: ``<path>/<prefix>/<cluster>/<keyspace>/<shard>/<id>/…``.
+    """
+
+    kind: Literal["filesystem"] = "filesystem"
+    path: str
+    """Absolute directory; created when missing."""
+    prefix: str = ""
+
+
+def _destination_kind(value: Any) -> str:
+    # Documents and histories written before FilesystemLocation existed have no ``kind``:
+    # they are S3 locations.
+    if isinstance(value, dict):
+        return str(value.get("kind") or "s3")
+    return str(getattr(value, "kind", "s3"))
+
+
+Destination = Annotated[
+    Annotated[S3Location, Tag("s3")] | Annotated[FilesystemLocation, Tag("filesystem")],
+    Discriminator(_destination_kind),
+]
+"""Where backups live: an S3-compatible bucket or a filesystem path."""
 
 
 class Role(StrEnum):
@@ -128,7 +163,8 @@ class PodDiscovery(Contract):
     keyspace_label: str = "shardkeeper.io/keyspace"
     shard_label: str = "shardkeeper.io/shard"
     """Shard names such as ``-80`` are not valid label values: the label holds an encoded
-    value and the annotation of the same key the raw one (see ``labels.label_value``)."""
+    value and the annotation of the same key the raw one (see ``render.label_value`` in
+    ``activities/executor``)."""
     role_label: str = "shardkeeper.io/role"
     """Value ``primary`` or ``replica``."""
     port_name: str = "mysql"

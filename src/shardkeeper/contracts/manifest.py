@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shardkeeper.contracts.agent import BinlogPosition
+from shardkeeper.contracts.agent import BinlogPosition, StreamInfo
 from shardkeeper.contracts.base import Contract
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 2
+"""1: the object is a raw xbstream. 2: adds ``stream`` (format, raw size, compression,
+encryption, part sizes); a reader that ignores ``stream`` must not restore a version-2
+backup, since its object may be compressed, encrypted or a SQL dump."""
 
 
 class BackupManifest(Contract):
@@ -40,3 +43,5 @@ class BackupManifest(Contract):
     binlog: BinlogPosition = BinlogPosition()
     replica_source_binlog: BinlogPosition | None = None
     workflow_id: str | None = None
+    stream: StreamInfo | None = None
+    """None in version 1: the object is a raw xbstream."""

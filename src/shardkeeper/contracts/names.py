@@ -14,6 +14,9 @@ DEFAULT_NAMESPACE: Final = "default"
 # Workflow types
 BACKUP_RUN: Final = "BackupRun"
 SHARD_BACKUP: Final = "ShardBackup"
+CLUSTER_BUDGET: Final = "ClusterBudget"
+RESTORE: Final = "Restore"
+SHARD_RESTORE: Final = "ShardRestore"
 
 # Activities
 RESOLVE_SHARDS: Final = "resolve_shards"
@@ -25,6 +28,27 @@ VERIFY_UPLOAD: Final = "verify_upload"
 WRITE_MANIFEST: Final = "write_manifest"
 PRUNE_JOBS: Final = "prune_jobs"
 PRUNE_BACKUPS: Final = "prune_backups"
+FIND_RUNNING_BACKUPS: Final = "find_running_backups"
+REQUEST_LEASE: Final = "request_lease"
+RUNNING_WORKFLOWS: Final = "running_workflows"
+# Restore saga (workflows/restore.py, workflows/shard_restore.py)
+RESOLVE_RESTORE_SET: Final = "resolve_restore_set"
+VERIFY_BACKUP: Final = "verify_backup"
+INSPECT_TARGET: Final = "inspect_target"
+FENCE_TARGET: Final = "fence_target"
+UNFENCE_TARGET: Final = "unfence_target"
+SET_ASIDE_DATADIR: Final = "set_aside_datadir"
+RETURN_DATADIR: Final = "return_datadir"
+DISCARD_SET_ASIDE: Final = "discard_set_aside"
+STAGE_RESTORE: Final = "stage_restore"
+START_INSTANCE: Final = "start_instance"
+STOP_INSTANCE: Final = "stop_instance"
+VALIDATE_RESTORE: Final = "validate_restore"
+
+# Signals of the ClusterBudget entity workflow and of its lease holders.
+SIGNAL_REQUEST_LEASE: Final = "request_lease"
+SIGNAL_RELEASE_LEASE: Final = "release_lease"
+SIGNAL_LEASE_GRANTED: Final = "lease_granted"
 
 # Search attributes (all Keyword), registered by temporal-dev.yaml on the dev server and by
 # `temporal operator search-attribute create` on a real cluster.
@@ -34,6 +58,7 @@ SA_KEYSPACE: Final = "ShardkeeperKeyspace"
 SA_SHARD: Final = "ShardkeeperShard"
 SA_BACKUP_ID: Final = "ShardkeeperBackupId"
 SA_OUTCOME: Final = "ShardkeeperOutcome"
+SA_RESTORE_PHASE: Final = "ShardkeeperRestorePhase"
 SEARCH_ATTRIBUTES: Final = (
-    SA_CLUSTER, SA_SCHEDULE, SA_KEYSPACE, SA_SHARD, SA_BACKUP_ID, SA_OUTCOME,
+    SA_CLUSTER, SA_SCHEDULE, SA_KEYSPACE, SA_SHARD, SA_BACKUP_ID, SA_OUTCOME, SA_RESTORE_PHASE,
 )

@@ -21,6 +21,15 @@ from shardkeeper.contracts.backup import (
     ShardBackupResult,
 )
 from shardkeeper.contracts.manifest import BackupManifest
+from shardkeeper.contracts.restore import (
+    ApproveInput,
+    CancelInput,
+    RestoreInput,
+    RestoreProgress,
+    RestoreResult,
+    ShardRestoreInput,
+    ShardRestoreResult,
+)
 
 # The entry points foreign clients use: workflow inputs/results, queries, metadata.json.
 PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
@@ -32,6 +41,13 @@ PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
     BackupManifest,
     AgentBackupRequest,
     AgentBackupReport,
+    RestoreInput,
+    RestoreProgress,
+    RestoreResult,
+    ApproveInput,
+    CancelInput,
+    ShardRestoreInput,
+    ShardRestoreResult,
 )
 
 

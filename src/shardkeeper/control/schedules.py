@@ -8,12 +8,14 @@ period must not make the next scheduled run skip; shards stagger inside the run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleBackfill,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -51,8 +53,6 @@ class Applied:
 def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
     """When the Temporal Schedule fires."""
     if spec.frequency is not None:
-        from datetime import timedelta
-
         return ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=timedelta(seconds=parse_duration(spec.frequency)))]
         )
@@ -79,7 +79,12 @@ def build_schedule(loaded: Loaded, specs: SpecSet, task_queue: str) -> Schedule:
             typed_search_attributes=attrs,
         ),
         spec=temporal_spec(sched.spec),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.ALLOW_ALL),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+            catchup_window=timedelta(seconds=inp.policy.starting_deadline_seconds)
+            if inp.policy.starting_deadline_seconds
+            else timedelta(days=365),
+        ),
         state=ScheduleState(
             paused=sched.spec.suspend,
             note="suspended by spec.suspend" if sched.spec.suspend else "applied by shardkeeper",
@@ -111,3 +116,30 @@ async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied
 async def trigger(client: Client, cluster: str, schedule: str) -> None:
     """Run a schedule now (``temporal schedule trigger --schedule-id ...``)."""
     await client.get_schedule_handle(naming.schedule_id(cluster, schedule)).trigger()
+
+
+def handle_id(cluster: str, schedule: str) -> str:
+    """The Temporal Schedule id (printed so people can use the `temporal` CLI directly)."""
+    return naming.schedule_id(cluster, schedule)
+
+
+async def pause(client: Client, cluster: str, schedule: str, note: str) -> None:
+    """``temporal schedule toggle --pause --schedule-id ID --reason NOTE``."""
+    await client.get_schedule_handle(handle_id(cluster, schedule)).pause(note=note)
+
+
+async def resume(client: Client, cluster: str, schedule: str, note: str) -> None:
+    """``temporal schedule toggle --unpause --schedule-id ID --reason NOTE``."""
+    await client.get_schedule_handle(handle_id(cluster, schedule)).unpause(note=note)
+
+
+async def backfill(
+    client: Client, cluster: str, schedule: str, start: datetime, end: datetime
+) -> None:
+    """``temporal schedule backfill --schedule-id ID --start-time S --end-time E``.
+
+    Each missed slot runs with its own nominal time, so its backup id is that slot's.
+    """
+    await client.get_schedule_handle(handle_id(cluster, schedule)).backfill(
+        ScheduleBackfill(start_at=start, end_at=end, overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+    )

@@ -1,13 +1,14 @@
-"""The body of ``shardkeeper agent backup``: files in, one backup, files and exit code out.
+"""The agent process: ``shardkeeper agent backup`` and ``restore``; files in, files out.
 
-This module owns the agent process's protocol with its executor:
+This module owns the agent process's protocol with its executor, identical for both jobs:
 
-* input: the :class:`AgentBackupRequest` JSON in ``$SHARDKEEPER_REQUEST_FILE`` (or a path);
+* input: the :class:`AgentBackupRequest` (or :class:`AgentRestoreRequest`) JSON in
+  ``$SHARDKEEPER_REQUEST_FILE`` (or a path);
 * progress: one :class:`AgentProgress` JSON object per line on **stdout**, flushed, about
   once a second (logs go to stderr, so stdout carries nothing else);
-* success: the :class:`AgentBackupReport` JSON written atomically (temp file, fsync,
-  rename) to ``$SHARDKEEPER_REPORT_FILE``; exit code 0. The report file exists only after
-  a completed upload;
+* success: the :class:`AgentBackupReport` (:class:`AgentRestoreReport`) JSON written
+  atomically (temp file, fsync, rename) to ``$SHARDKEEPER_REPORT_FILE``; exit code 0. The
+  report file exists only after a completed upload (restore);
 * failure: ``{"error_type": <ShardkeeperError type>, "message": ...}`` written atomically
   to ``$SHARDKEEPER_ERROR_FILE`` when set; exit code 1 when retrying may help, 2 when not;
 * SIGTERM: becomes an exception in the main thread, so the multipart upload is aborted and
@@ -24,14 +25,20 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from shardkeeper.contracts.agent import AgentBackupRequest, AgentProgress
+from shardkeeper.contracts.agent import (
+    AgentBackupRequest,
+    AgentProgress,
+    AgentRestoreRequest,
+)
 from shardkeeper.datapath.backup import run_backup
 from shardkeeper.errors import JobFailed, ShardkeeperError, SpecInvalid
 from shardkeeper.observability import configure_logging
@@ -77,6 +84,71 @@ def run_backup_job(
     Returns:
         The process exit code: 0 success, 1 temporary failure, 2 permanent failure.
     """
+
+    def body(request: AgentBackupRequest, emit: _ProgressWriter) -> BaseModel:
+        report = run_backup(request, emit)
+        emit(
+            AgentProgress(
+                phase="uploaded",
+                bytes_streamed=report.size_bytes,
+                parts_uploaded=report.parts,
+                raw_bytes=report.stream.raw_size_bytes if report.stream else None,
+                at=datetime.now(UTC),
+            )
+        )
+        log.info("agent.done", key=report.key, size_bytes=report.size_bytes)
+        return report
+
+    return _run_job(
+        AgentBackupRequest, body, "backup", request_path, report_path, error_path,
+        aborted="the upload was aborted",
+    )
+
+
+def run_restore_job(
+    request_path: str | None = None,
+    report_path: str | None = None,
+    error_path: str | None = None,
+) -> int:
+    """Run one restore as the agent process; same protocol as :func:`run_backup_job`.
+
+    Returns:
+        The process exit code: 0 success, 1 temporary failure, 2 permanent failure.
+    """
+    from shardkeeper.datapath.restore_job import run_restore
+
+    def body(request: AgentRestoreRequest, emit: _ProgressWriter) -> BaseModel:
+        report = run_restore(request, emit)
+        emit(
+            AgentProgress(
+                phase="restored",
+                bytes_streamed=report.size_bytes,
+                raw_bytes=report.raw_size_bytes,
+                at=datetime.now(UTC),
+            )
+        )
+        log.info("agent.done", backup_id=report.backup_id, datadir=report.datadir)
+        return report
+
+    return _run_job(
+        AgentRestoreRequest, body, "restore", request_path, report_path, error_path,
+        aborted="the restore was stopped; nothing usable was left in the target",
+    )
+
+
+Request = TypeVar("Request", AgentBackupRequest, AgentRestoreRequest)
+
+
+def _run_job(
+    model: type[Request],
+    body: Callable[[Request, _ProgressWriter], BaseModel],
+    what: str,
+    request_path: str | None,
+    report_path: str | None,
+    error_path: str | None,
+    *,
+    aborted: str,
+) -> int:
     configure_logging()  # idempotent; makes sure logs go to stderr, never to stdout
     error_file = error_path or os.environ.get(ERROR_ENV) or None
     report_file = report_path or os.environ.get(REPORT_ENV) or None
@@ -88,7 +160,7 @@ def run_backup_job(
             if stale:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
-        request = _load_request(request_path or os.environ.get(REQUEST_ENV))
+        request = _load_request(model, request_path or os.environ.get(REQUEST_ENV), what)
         if not report_file:
             raise SpecInvalid(f"no report file: pass report_path or set ${REPORT_ENV}")
         structlog.contextvars.bind_contextvars(
@@ -99,24 +171,13 @@ def run_backup_job(
         )
         emit = _ProgressWriter()
         emit(AgentProgress(phase="starting", at=datetime.now(UTC)))
-        report = run_backup(request, emit)
-        emit(
-            AgentProgress(
-                phase="uploaded",
-                bytes_streamed=report.size_bytes,
-                parts_uploaded=report.parts,
-                at=datetime.now(UTC),
-            )
-        )
+        report = body(request, emit)
         _write_atomically(Path(report_file), report.model_dump_json(indent=2))
-        log.info("agent.done", key=report.key, size_bytes=report.size_bytes)
         return EXIT_OK
     except Terminated:
-        error: ShardkeeperError = JobFailed(
-            "the agent was terminated (SIGTERM); the upload was aborted"
-        )
+        error: ShardkeeperError = JobFailed(f"the agent was terminated (SIGTERM); {aborted}")
     except KeyboardInterrupt:
-        error = JobFailed("the agent was interrupted; the upload was aborted")
+        error = JobFailed(f"the agent was interrupted; {aborted}")
     except ShardkeeperError as exc:
         error = exc
     except Exception as exc:  # a bug: report it as retryable rather than crash silently
@@ -134,15 +195,15 @@ def run_backup_job(
     return EXIT_TEMPORARY if error.retryable else EXIT_PERMANENT
 
 
-def _load_request(path: str | None) -> AgentBackupRequest:
+def _load_request(model: type[Request], path: str | None, what: str) -> Request:
     if not path:
         raise SpecInvalid(f"no request file: pass request_path or set ${REQUEST_ENV}")
     try:
-        return AgentBackupRequest.model_validate_json(Path(path).read_bytes())
+        return model.model_validate_json(Path(path).read_bytes())
     except OSError as exc:
         raise SpecInvalid(f"request file {path!r} cannot be read: {exc.strerror}") from None
     except ValidationError as exc:
-        raise SpecInvalid(f"request file {path!r} is not a valid backup request: {exc}") from None
+        raise SpecInvalid(f"request file {path!r} is not a valid {what} request: {exc}") from None
 
 
 class _ProgressWriter:

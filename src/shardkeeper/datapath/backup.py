@@ -1,48 +1,59 @@
-"""One shard backup: engine stdout → SHA-256 → one S3 multipart object, or nothing at all.
+"""One shard backup: engine → [zstd] → [AES-256-GCM] → SHA-256 → one stored object, or nothing.
 
 This module owns the life of a backup attempt: refusing to touch a committed backup,
 clearing a previous attempt's orphaned upload, running the engine with its secrets in a
-private directory, and deciding between completing and aborting the upload. The upload is
-completed only when the engine exited 0 *and* printed its success line; every other ending
-(engine failure, S3 error, KeyboardInterrupt, SIGTERM turned into an exception) aborts it.
-It writes no metadata.json (the workflow commits after verification) and never logs the
-stream or a secret.
+private directory, stacking the optional compression and encryption on its stream, and
+deciding between completing and aborting the upload. The upload is completed only when the
+engine succeeded by its own rules (mariadb-backup: exit 0 *and* its success line); every
+other ending (engine failure, store error, KeyboardInterrupt, SIGTERM turned into an
+exception) aborts it. The destination is any :class:`~shardkeeper.datapath.store.Store`
+(S3 or a filesystem). It writes no metadata.json (the workflow commits after
+verification) and never logs the stream or a secret.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+import importlib.metadata
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from shardkeeper import naming
-from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest, AgentProgress
-from shardkeeper.contracts.common import Role
+from shardkeeper.contracts.agent import (
+    AgentBackupReport,
+    AgentBackupRequest,
+    AgentProgress,
+    StreamInfo,
+)
+from shardkeeper.contracts.common import Role, S3Location
+from shardkeeper.datapath import child, compression, encryption
 from shardkeeper.datapath.enginelog import EngineLog
 from shardkeeper.datapath.engines import Engine, get_engine
-from shardkeeper.datapath.multipart import (
-    DEFAULT_PART_BYTES,
-    MultipartUpload,
-    PartPlan,
-    abort_open_uploads,
-)
-from shardkeeper.datapath.s3 import S3Client, location_error, make_client
-from shardkeeper.datapath.stream import StreamPump
-from shardkeeper.datapath.xbstream import XbstreamTap
-from shardkeeper.errors import BackupExists, BackupNotFound, EngineFailed
+from shardkeeper.datapath.estimate import estimate_raw_bytes
+from shardkeeper.datapath.multipart import DEFAULT_PART_BYTES, PartPlan
+from shardkeeper.datapath.progress import ProgressReporter
+from shardkeeper.datapath.store import Store, open_store
+from shardkeeper.datapath.stream import PipeReader, Readable, StreamPump
+from shardkeeper.errors import BackupExists, EngineFailed
 
 log = structlog.get_logger(__name__)
 
 # After stdout closes the engine only flushes its log and exits; a minute is generous.
 ENGINE_EXIT_TIMEOUT_SECONDS = 60.0
-_STOP_GRACE_SECONDS = 10.0
+
+
+def agent_version() -> str | None:
+    """shardkeeper's installed version, for the manifest."""
+    try:
+        return importlib.metadata.version("shardkeeper")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def run_backup(
@@ -51,28 +62,38 @@ def run_backup(
     """Stream one engine backup into ``request.destination`` / ``request.key``.
 
     Args:
-        request: What to back up and where; credentials are references.
-        on_progress: Called about once a second with bytes streamed, parts uploaded, rate.
+        request: What to back up and where; credentials and keys are references.
+        on_progress: Called about once a second with bytes streamed, parts uploaded, rate
+            and, when the source's size is known, an ETA.
 
     Returns:
-        The report of the completed object (size, SHA-256, parts, versions, binlog position).
+        The report of the completed object (stored size and SHA-256, raw size, parts,
+        versions, binlog position, compression and encryption parameters).
 
     Raises:
         BackupExists: metadata.json already exists for this backup (committed backups are
-            immutable), or the part plan cannot hold the stream.
-        SpecInvalid: Bad extra flags, part size or credential references.
+            immutable).
+        SpecInvalid: Bad extra flags, part size, compression settings, encryption key or
+            credential references.
         EngineUnsupported: The engine is unknown or not installed.
         EngineFailed: The engine failed; the message carries a bounded, redacted log tail.
-        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+        AccessDenied, BucketMissing, EndpointUnavailable: The store failed.
     """
     started_at = datetime.now(UTC)
     engine = get_engine(request.engine)
     plan = PartPlan(request.part_size_bytes or DEFAULT_PART_BYTES)
-    location = request.destination
-    client = make_client(location)
-    _refuse_committed(client, request)
-    abort_open_uploads(client, location, request.key, exact_key=True)
-    engine_version = engine.version()
+    if request.compression is not None:
+        compression.check(request.compression)
+    key = encryption.load_key(request.encryption.key) if request.encryption else None
+    # The version probe and the size estimate cost a subprocess and a connection: run them
+    # beside the stream instead of delaying its first byte.
+    side = ThreadPoolExecutor(2, thread_name_prefix="sk-facts")
+    version_future = side.submit(engine.version)
+    estimate_future = side.submit(estimate_raw_bytes, request)
+    side.shutdown(wait=False)
+    store = open_store(request.destination)
+    _refuse_committed(store, request)
+    store.abort_uploads(request.key, exact_key=True)
     log.info(
         "backup.starting",
         cluster=request.cluster,
@@ -81,31 +102,24 @@ def run_backup(
         backup_id=request.backup_id,
         source=request.source.name,
         engine=engine.name,
+        destination=store.describe(),
         key=request.key,
         part_size_bytes=plan.initial_bytes,
+        compression=request.compression.model_dump() if request.compression else None,
+        encryption_key_id=encryption.key_id(key) if key else None,
     )
-    tap = XbstreamTap(engine.stream_files)
-    upload = MultipartUpload(
-        client, location, request.key, max_in_flight=request.max_parts_in_flight
-    )
+    observer = engine.observer()
+    upload = store.start_upload(request.key, max_in_flight=request.max_parts_in_flight)
+    reporter = ProgressReporter(on_progress, "streaming", what="backup")
+    pipes: list[PipeReader] = []
 
-    def progress(streamed: int, parts: int, rate: float) -> None:
-        on_progress(
-            AgentProgress(
-                phase="streaming",
-                bytes_streamed=streamed,
-                parts_uploaded=parts,
-                rate_bytes_per_second=round(rate, 1),
-                at=datetime.now(UTC),
-            )
-        )
+    def progress(stored: int, parts: int, rate: float) -> None:
+        if reporter.total_estimate is None and estimate_future.done():
+            reporter.total_estimate = estimate_future.result()
+        reporter(stored, parts, rate, raw=pipes[0].bytes_read if pipes else None)
 
     pump = StreamPump(
-        upload,
-        plan,
-        max_in_flight=request.max_parts_in_flight,
-        taps=(tap.feed,) if engine.stream_files else (),
-        on_progress=progress,
+        upload, plan, max_in_flight=request.max_parts_in_flight, on_progress=progress
     )
     clock = time.monotonic()
     # mkdtemp creates the directory 0700: the defaults file with the password and the
@@ -113,46 +127,66 @@ def run_backup(
     with tempfile.TemporaryDirectory(prefix="shardkeeper-agent-") as workdir:
         command = engine.command(request, Path(workdir))
         log.info("engine.starting", engine=engine.name, argv=command.argv)
-        proc = subprocess.Popen(
-            command.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
-            env=_child_env(command.env),
-            cwd=workdir,
-        )
+        proc = child.spawn(command.argv, env=command.env, cwd=workdir)
         if proc.stdout is None or proc.stderr is None:  # pragma: no cover - PIPE given
             raise RuntimeError("engine pipes missing")
         engine_log = EngineLog(proc.stderr, engine, command.secrets)
         try:
-            result = pump.run(
-                proc.stdout.fileno(), at_eof=lambda: _check_engine(proc, engine, engine_log)
-            )
+            pipe = PipeReader(proc.stdout.fileno(), on_idle=pump.tick, observer=observer.feed)
+            pipes.append(pipe)
+            source: Readable = pipe
+            if request.compression is not None:
+                source = compression.compressing_reader(pipe, request.compression)
+            if request.encryption is not None and key is not None:
+                source = encryption.EncryptingReader(
+                    source, key, request.encryption.chunk_size_bytes
+                )
+            result = pump.run(source, at_eof=lambda: _check_engine(proc, engine, engine_log))
             parts = upload.complete()
         except BaseException:
-            # Whatever happened (engine failure, S3 error, ^C, SIGTERM): stop the engine,
+            # Whatever happened (engine failure, store error, ^C, SIGTERM): stop the engine,
             # wait for parts on the wire, abort. No open upload survives a failure.
-            _stop(proc)
+            child.stop(proc)
             upload.abort()
             raise
         finally:
-            _stop(proc)
+            child.stop(proc)
             engine_log.join(timeout=5.0)
             proc.stdout.close()
             proc.stderr.close()
     seconds = time.monotonic() - clock
-    facts = engine.facts(tap.files)
-    if tap.failed and engine.stream_files:
-        log.warning("backup.stream_facts_unavailable", reason=tap.failed)
+    engine_version = version_future.result()
+    facts = observer.facts()
+    if observer.failed:
+        log.warning("backup.stream_facts_unavailable", reason=observer.failed)
+    raw_bytes = pipes[0].bytes_read
     log.info(
         "backup.uploaded",
         key=request.key,
         size_bytes=result.size_bytes,
+        raw_size_bytes=raw_bytes,
         parts=len(parts),
         part_sizes=_summarise(result.part_sizes),
         seconds=round(seconds, 2),
-        mib_per_second=round(result.size_bytes / (1 << 20) / seconds, 1) if seconds else None,
+        mib_per_second=round(raw_bytes / (1 << 20) / seconds, 1) if seconds else None,
+    )
+    stream = StreamInfo(
+        format=engine.format,
+        raw_size_bytes=raw_bytes,
+        compression=compression.info_for(request.compression) if request.compression else None,
+        encryption=(
+            encryption.info_for(request.encryption, key)
+            if request.encryption is not None and key is not None
+            else None
+        ),
+        part_sizes=(
+            tuple(_summarise(result.part_sizes))
+            if isinstance(request.destination, S3Location)
+            else ()
+        ),
+        databases=tuple(request.databases) if engine.format == "sql" else (),
+        stream_seconds=round(seconds, 3),
+        agent_version=agent_version(),
     )
     return AgentBackupReport(
         key=request.key,
@@ -168,29 +202,30 @@ def run_backup(
         ),
         started_at=started_at,
         finished_at=datetime.now(UTC),
+        stream=stream,
     )
 
 
-def _refuse_committed(client: S3Client, request: AgentBackupRequest) -> None:
+def _refuse_committed(store: Store, request: AgentBackupRequest) -> None:
     """Raise if metadata.json exists: a committed backup is never overwritten."""
-    location = request.destination
     manifest = naming.manifest_key(
-        location.prefix, request.cluster, request.keyspace, request.shard, request.backup_id
+        request.destination.prefix,
+        request.cluster,
+        request.keyspace,
+        request.shard,
+        request.backup_id,
     )
-    try:
-        client.head_object(Bucket=location.bucket, Key=manifest)
-    except Exception as exc:
-        error = location_error(location, exc, manifest)
-        if isinstance(error, BackupNotFound):
-            return
-        raise error from exc
-    raise BackupExists(
-        f"backup {request.backup_id} of {request.cluster}/{request.keyspace}/{request.shard} "
-        f"is already committed ({manifest} exists); committed backups are immutable"
-    )
+    if store.exists(manifest):
+        raise BackupExists(
+            f"backup {request.backup_id} of {request.cluster}/{request.keyspace}/"
+            f"{request.shard} is already committed ({manifest} exists); committed backups "
+            "are immutable"
+        )
 
 
-def _check_engine(proc: subprocess.Popen[bytes], engine: Engine, engine_log: EngineLog) -> None:
+def _check_engine(
+    proc: subprocess.Popen[bytes], engine: Engine, engine_log: EngineLog
+) -> None:
     """At end of stream: raise unless the engine exited cleanly *and* said so."""
     try:
         returncode = proc.wait(timeout=ENGINE_EXIT_TIMEOUT_SECONDS)
@@ -208,27 +243,6 @@ def _check_engine(proc: subprocess.Popen[bytes], engine: Engine, engine_log: Eng
             f"{engine.name} exited with status {returncode} and {said}; "
             f"last lines:\n{engine_log.tail()}"
         )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate the engine if it still runs, then kill it after a grace period."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    try:
-        proc.wait(timeout=_STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait()
-
-
-def _child_env(extra: Mapping[str, str]) -> dict[str, str] | None:
-    """The agent's environment plus the engine's additions (None: inherit unchanged)."""
-    if not extra:
-        return None
-    return {**os.environ, **extra}
 
 
 def _summarise(sizes: list[int]) -> list[tuple[int, int]]:

@@ -1,9 +1,10 @@
-"""The backup catalog as it exists in the object store: manifests, listing and retention.
+"""The backup catalog as it exists in the store: manifests, listing and retention.
 
 This module owns the commit record (metadata.json) on the wire, the rule that only a prefix
 with metadata.json is a backup, and retention: which committed backups, garbage prefixes
-and open multipart uploads of a shard are deleted. It reads and writes the object store
-only; it never talks to Temporal and never moves backup payload bytes.
+and open uploads of a shard are deleted. It works on any destination (S3 or a filesystem,
+through :mod:`shardkeeper.datapath.store`); it never talks to Temporal and never moves
+backup payload bytes.
 
 Deletion order is what keeps the catalog consistent under crashes: metadata.json goes first,
 so a half-deleted backup is garbage (unlisted, swept later), never a listed backup whose
@@ -22,10 +23,9 @@ import structlog
 from pydantic import ValidationError
 
 from shardkeeper import naming
-from shardkeeper.contracts.common import S3Location
+from shardkeeper.contracts.common import Destination
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath.multipart import abort_open_uploads
-from shardkeeper.datapath.s3 import S3Client, location_error, make_client
+from shardkeeper.datapath.store import Store, open_store, root_of
 from shardkeeper.errors import BackupIncomplete
 
 log = structlog.get_logger(__name__)
@@ -37,12 +37,7 @@ _READ_WORKERS = 8
 IN_PROGRESS_GRACE_SECONDS = 24 * 3600
 
 
-def _root(location: S3Location) -> str:
-    prefix = location.prefix.strip("/")
-    return f"{prefix}/" if prefix else ""
-
-
-def put_manifest(location: S3Location, manifest: BackupManifest) -> str:
+def put_manifest(location: Destination, manifest: BackupManifest) -> str:
     """Write ``manifest`` as the backup's metadata.json (sorted keys, indent 2).
 
     Idempotent: the same manifest always lands at the same key with the same bytes.
@@ -57,20 +52,11 @@ def put_manifest(location: S3Location, manifest: BackupManifest) -> str:
         location.prefix, manifest.cluster, manifest.keyspace, manifest.shard, manifest.backup_id
     )
     body = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
-    client = make_client(location)
-    try:
-        client.put_object(
-            Bucket=location.bucket,
-            Key=key,
-            Body=body.encode("utf-8"),
-            ContentType="application/json",
-        )
-    except Exception as exc:
-        raise location_error(location, exc, key) from exc
+    open_store(location).put_bytes(key, body.encode("utf-8"), "application/json")
     return key
 
 
-def read_manifest(location: S3Location, key: str) -> BackupManifest:
+def read_manifest(location: Destination, key: str) -> BackupManifest:
     """Read one metadata.json.
 
     Raises:
@@ -78,38 +64,27 @@ def read_manifest(location: S3Location, key: str) -> BackupManifest:
         BackupIncomplete: The object is not a valid manifest.
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
     """
-    return _read_manifest(make_client(location), location, key)
+    return _read_manifest(open_store(location), key)
 
 
-def _read_manifest(client: S3Client, location: S3Location, key: str) -> BackupManifest:
-    try:
-        body = client.get_object(Bucket=location.bucket, Key=key)["Body"].read()
-    except Exception as exc:
-        raise location_error(location, exc, key) from exc
+def _read_manifest(store: Store, key: str) -> BackupManifest:
+    body = store.read_bytes(key)
     try:
         return BackupManifest.model_validate_json(body)
     except ValidationError as exc:
         raise BackupIncomplete(
-            f"{key} in bucket {location.bucket!r} is not a valid backup manifest "
+            f"{key} in {store.describe()} is not a valid backup manifest "
             f"({exc.error_count()} errors)"
         ) from None
 
 
-def _objects(
-    client: S3Client, location: S3Location, prefix: str
-) -> Iterator[tuple[str, datetime]]:
-    """(key, last modified) of every object under ``prefix``."""
-    paginator = client.get_paginator("list_objects_v2")
-    try:
-        for page in paginator.paginate(Bucket=location.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                yield obj["Key"], obj["LastModified"]
-    except Exception as exc:
-        raise location_error(location, exc, prefix) from exc
+def _objects(store: Store, prefix: str) -> Iterator[tuple[str, datetime]]:
+    """(key, last modified) of every complete object under ``prefix``."""
+    return store.iter_objects(prefix)
 
 
 def list_backups(
-    location: S3Location,
+    location: Destination,
     cluster: str | None = None,
     keyspace: str | None = None,
     shard: str | None = None,
@@ -126,7 +101,7 @@ def list_backups(
     Raises:
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
     """
-    root = _root(location)
+    root = root_of(location)
     narrowest = [cluster]
     if cluster is not None:
         narrowest.append(keyspace)
@@ -134,9 +109,9 @@ def list_backups(
             narrowest.append(shard)
     listed = root + "".join(f"{part}/" for part in narrowest if part is not None)
     wanted = (cluster, keyspace, shard)
-    client = make_client(location)
+    store = open_store(location)
     keys: list[str] = []
-    for key, _modified in _objects(client, location, listed):
+    for key, _modified in _objects(store, listed):
         parts = key[len(root) :].split("/")
         if len(parts) != 5 or parts[4] != naming.MANIFEST_OBJECT:
             continue
@@ -146,7 +121,7 @@ def list_backups(
 
     def read(key: str) -> BackupManifest | None:
         try:
-            return _read_manifest(client, location, key)
+            return _read_manifest(store, key)
         except BackupIncomplete as exc:
             log.warning("catalog.manifest_unreadable", key=key, error=str(exc))
             return None
@@ -167,7 +142,7 @@ class _Prefix:
 
 
 def prune_backups(
-    location: S3Location,
+    location: Destination,
     cluster: str,
     keyspace: str,
     shard: str,
@@ -206,10 +181,10 @@ def prune_backups(
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)  # S3 dates are aware; a naive now is taken as UTC
-    client = make_client(location)
+    store = open_store(location)
     base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
     prefixes: dict[str, _Prefix] = {}
-    for key, modified in _objects(client, location, base):
+    for key, modified in _objects(store, base):
         backup_id, sep, rest = key[len(base) :].partition("/")
         if not sep:
             continue  # a stray object directly under the shard: not ours to judge
@@ -220,7 +195,7 @@ def prune_backups(
             entry.manifest_key = key
 
     committed = [p for p in prefixes.values() if p.manifest_key is not None]
-    finished = {p.backup_id: _finished_at(client, location, p) for p in committed}
+    finished = {p.backup_id: _finished_at(store, p) for p in committed}
     committed.sort(key=lambda p: (finished[p.backup_id], p.backup_id), reverse=True)
     newest_id = committed[0].backup_id if committed else None
 
@@ -232,7 +207,7 @@ def prune_backups(
         too_old = finished[entry.backup_id] < cutoff
         kept_by_count = keep_last is not None and rank < keep_last
         if too_old and not kept_by_count:
-            _delete_prefix(client, location, entry)
+            _delete_prefix(store, entry)
             deleted.append(entry.backup_id)
 
     garbage_cutoff = now - timedelta(seconds=garbage_grace_seconds)
@@ -244,7 +219,7 @@ def prune_backups(
             continue
         maybe_running = newest_id is None or entry.backup_id > newest_id
         if entry.newest < (in_progress_cutoff if maybe_running else garbage_cutoff):
-            _delete_prefix(client, location, entry)
+            _delete_prefix(store, entry)
             deleted.append(entry.backup_id)
 
     def stale(key: str, initiated: datetime | None) -> bool:
@@ -253,7 +228,7 @@ def prune_backups(
         cutoff = in_progress_cutoff if maybe_running else garbage_cutoff
         return initiated is not None and initiated < cutoff
 
-    aborted = abort_open_uploads(client, location, base, select=stale)
+    aborted = store.abort_uploads(base, select=stale)
     log.info(
         "catalog.pruned",
         cluster=cluster,
@@ -266,23 +241,20 @@ def prune_backups(
     return sorted(deleted), aborted
 
 
-def _finished_at(client: S3Client, location: S3Location, entry: _Prefix) -> datetime:
+def _finished_at(store: Store, entry: _Prefix) -> datetime:
     """When a committed backup finished: its manifest, else metadata.json's date."""
     if entry.manifest_key is None or entry.newest is None:  # pragma: no cover - committed only
         raise ValueError("not a committed backup")
     try:
-        finished = _read_manifest(client, location, entry.manifest_key).finished_at
+        finished = _read_manifest(store, entry.manifest_key).finished_at
     except BackupIncomplete:
         return entry.newest
     return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
 
 
-def _delete_prefix(client: S3Client, location: S3Location, entry: _Prefix) -> None:
+def _delete_prefix(store: Store, entry: _Prefix) -> None:
     """Delete one backup prefix, metadata.json first."""
     ordered = sorted(entry.keys, key=lambda k: k != entry.manifest_key)
     for key in ordered:
-        try:
-            client.delete_object(Bucket=location.bucket, Key=key)
-        except Exception as exc:
-            raise location_error(location, exc, key) from exc
+        store.delete(key)
     log.info("catalog.deleted", backup_id=entry.backup_id, objects=len(ordered))

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import deque
-from typing import IO
+from typing import IO, Protocol
 
 import structlog
-
-from shardkeeper.datapath.engines.base import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -26,10 +24,33 @@ _REDACTED = "[redacted]"
 _CHATTER = ("...done", "Streaming ", "Copying ", "is copied successfully")
 
 
+class LogSource(Protocol):
+    """Who is talking: an engine, or a restore tool described like one."""
+
+    name: str
+
+    def is_success_line(self, line: str) -> bool:
+        """Whether ``line`` is the tool's final success message."""
+        ...
+
+
+class Tool:
+    """A child process that is not an engine (mbstream, the mariadb client)."""
+
+    def __init__(self, name: str, success_marker: str | None = None) -> None:
+        """Name it; ``success_marker`` ends its success line, if it prints one."""
+        self.name = name
+        self._marker = success_marker
+
+    def is_success_line(self, line: str) -> bool:
+        """Whether ``line`` ends with the success marker."""
+        return self._marker is not None and line.rstrip().endswith(self._marker)
+
+
 class EngineLog:
     """Drains one stderr pipe on a daemon thread."""
 
-    def __init__(self, stream: IO[bytes], engine: Engine, secrets: tuple[str, ...]) -> None:
+    def __init__(self, stream: IO[bytes], engine: LogSource, secrets: tuple[str, ...]) -> None:
         """Start draining ``stream``; ``secrets`` are replaced wherever they appear."""
         self._stream = stream
         self._engine = engine

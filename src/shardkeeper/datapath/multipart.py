@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.datapath.s3 import S3Client, location_error
+from shardkeeper.datapath.store import UploadedPart
 from shardkeeper.errors import PermanentError
 
 log = structlog.get_logger(__name__)
@@ -30,12 +31,16 @@ MIN_PART_BYTES = 5 * MiB
 MAX_PART_BYTES = 5 * GiB
 MAX_PARTS = 10_000
 TARGET_OBJECT_BYTES = 5 * TiB
-DEFAULT_PART_BYTES = 16 * MiB
-# Parts per size step before the part size doubles. Six doublings of 900 parts, then a top
-# size chosen so that the whole ladder reaches TARGET_OBJECT_BYTES within MAX_PARTS:
-# 16 MiB parts carry the first 14 GiB; the top size is ~1 GiB for the 16 MiB default.
+# 8 MiB like aws-cli: (max_parts_in_flight + 1) buffers of it are the agent's data memory.
+DEFAULT_PART_BYTES = 8 * MiB
+# Parts per size step before the part size doubles. Six doublings of 900 parts (the first
+# step longer, below), then a top size so the ladder reaches TARGET_OBJECT_BYTES in MAX_PARTS:
+# 8 MiB parts carry the first 10 GiB; the top size is ~1.1 GiB for the 8 MiB default.
 PARTS_PER_STEP = 900
 DOUBLINGS = 6
+# The first step is longer: 1,280 parts of the initial size (10 GiB at 8 MiB), so most
+# shards never leave it and the agent's memory is the same for a 1 GB and a 10 GB stream.
+FIRST_STEP_PARTS = 1280
 
 
 class PartPlan:
@@ -60,8 +65,10 @@ class PartPlan:
             )
         self.initial_bytes = initial_bytes
         ladder = [min(initial_bytes << k, MAX_PART_BYTES) for k in range(DOUBLINGS)]
-        below_top = sum(size * PARTS_PER_STEP for size in ladder)
-        top_parts = MAX_PARTS - PARTS_PER_STEP * DOUBLINGS
+        below_top = ladder[0] * FIRST_STEP_PARTS + sum(
+            size * PARTS_PER_STEP for size in ladder[1:]
+        )
+        top_parts = MAX_PARTS - FIRST_STEP_PARTS - PARTS_PER_STEP * (DOUBLINGS - 1)
         needed = -(-(TARGET_OBJECT_BYTES - below_top) // top_parts)  # ceiling division
         top = max(initial_bytes << DOUBLINGS, needed)
         top = -(-top // MiB) * MiB  # whole MiB, for readable metadata
@@ -69,22 +76,15 @@ class PartPlan:
 
     def size_of(self, part_number: int) -> int:
         """Size in bytes of part ``part_number`` (1-based)."""
-        step = min((part_number - 1) // PARTS_PER_STEP, DOUBLINGS)
-        return self._ladder[step]
+        if part_number <= FIRST_STEP_PARTS:
+            return self._ladder[0]
+        step = 1 + (part_number - FIRST_STEP_PARTS - 1) // PARTS_PER_STEP
+        return self._ladder[min(step, DOUBLINGS)]
 
     @property
     def max_object_bytes(self) -> int:
         """The largest stream this plan can store in MAX_PARTS parts."""
         return sum(self.size_of(n) for n in range(1, MAX_PARTS + 1))
-
-
-@dataclass(frozen=True)
-class UploadedPart:
-    """One part S3 acknowledged."""
-
-    number: int
-    etag: str
-    size: int
 
 
 class MultipartUpload:
@@ -141,6 +141,7 @@ class MultipartUpload:
                 Bucket=self._location.bucket,
                 Key=self.key,
                 ContentType="application/octet-stream",
+                **object_options(self._location),
             )
         except Exception as exc:
             raise location_error(self._location, exc, self.key) from exc
@@ -242,6 +243,18 @@ class MultipartUpload:
             )
         finally:
             self.upload_id = None
+
+
+def object_options(location: S3Location) -> dict[str, Any]:
+    """Storage class and server-side encryption arguments for every object written."""
+    options: dict[str, Any] = {}
+    if location.storage_class:
+        options["StorageClass"] = location.storage_class
+    if location.sse:
+        options["ServerSideEncryption"] = location.sse
+        if location.sse_kms_key_id:
+            options["SSEKMSKeyId"] = location.sse_kms_key_id
+    return options
 
 
 def abort_open_uploads(

@@ -90,6 +90,7 @@ def make_client(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+    sign_payload: bool = True,
 ) -> S3Client:
     """Build a boto3 S3 client for ``location``.
 
@@ -98,6 +99,10 @@ def make_client(
         max_attempts: Total attempts per request (botocore "standard" retry mode).
         connect_timeout_seconds: TCP/TLS connect timeout.
         read_timeout_seconds: Socket read timeout.
+        sign_payload: False sends ``UNSIGNED-PAYLOAD`` instead of a SHA-256 of every body
+            in the SigV4 signature. Without it botocore hashes each part a second time
+            (always over plain HTTP, and over HTTPS when no checksum header is sent); the
+            data path already hashes the whole stream and verifies it by re-reading.
 
     Returns:
         A client of its own boto3 session (sessions are not thread-safe; clients are).
@@ -115,7 +120,10 @@ def make_client(
         connect_timeout=connect_timeout_seconds,
         read_timeout=read_timeout_seconds,
         max_pool_connections=_MAX_POOL_CONNECTIONS,
-        s3={"addressing_style": "path" if location.force_path_style else "auto"},
+        s3={
+            "addressing_style": "path" if location.force_path_style else "auto",
+            **({} if sign_payload else {"payload_signing_enabled": False}),
+        },
     )
     if location.credentials is not None:
         session = boto3.session.Session(

@@ -1,11 +1,14 @@
-"""Pump a byte stream from a pipe into multipart parts, hashing it on the way.
+"""Pump a byte stream into multipart parts, hashing the stored bytes on the way.
 
 This module owns the hot loop of a backup: large ``readinto`` calls into preallocated part
-buffers, SHA-256 of the exact bytes in a dedicated thread (hashlib releases the GIL on large
-buffers, so hashing overlaps reading and uploading), and the memory bound: at most
-``max_in_flight + 1`` part buffers exist at any time. It never logs or inspects payload
-bytes beyond handing them to the hash and to passive taps, and it never decides whether the
-stream is a good backup; ``at_eof`` lets the caller veto the last part.
+buffers, SHA-256 of the exact stored bytes in a dedicated thread (hashlib releases the GIL on
+large buffers, so hashing overlaps reading and uploading), and the memory bound: at most
+``max_in_flight + 1`` part buffers exist at any time (plus the fixed buffers of the
+compressor and encryptor, when used). The source is anything with ``readinto``: the engine's
+pipe (:class:`PipeReader`, which shows the raw stream to an observer and keeps progress
+flowing while the engine is silent), or a compressor / encryptor stacked on it. It never logs
+payload bytes, and never decides whether the stream is a good backup; ``at_eof`` lets the
+caller veto the last part.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from shardkeeper.datapath.multipart import MAX_PARTS, MultipartUpload, PartPlan
+from shardkeeper.datapath.multipart import MAX_PARTS, PartPlan
+from shardkeeper.datapath.store import Upload
 from shardkeeper.errors import PermanentError
 
 # Linux lets an unprivileged process grow a pipe to /proc/sys/fs/pipe-max-size (1 MiB by
@@ -49,6 +54,59 @@ def grow_pipe(fd: int) -> None:
     """Ask the kernel for a 1 MiB pipe buffer on ``fd`` (best effort)."""
     with contextlib.suppress(OSError):
         fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+
+
+class Readable(Protocol):
+    """A byte source the pump can fill part buffers from."""
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill some of ``buffer``; 0 at end of stream."""
+        ...
+
+
+class PipeReader:
+    """Blocking reads from the engine's pipe that wake up every tick while it is silent.
+
+    Waiting for locks or a replica's SQL thread can take minutes without a byte; the idle
+    callback keeps progress lines (heartbeats) flowing. Every byte read is shown to
+    ``observer`` (the engine's parser of its own stream) in order, and counted.
+    """
+
+    def __init__(
+        self, fd: int, on_idle: Callable[[], None], observer: Tap | None = None
+    ) -> None:
+        """Read ``fd`` (not closed here)."""
+        grow_pipe(fd)
+        self._file = io.FileIO(fd, "rb", closefd=False)
+        self._poller = select.poll()
+        self._poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self._on_idle = on_idle
+        self._observer = observer
+        self.bytes_read = 0
+
+    def _wait(self) -> None:
+        while not self._poller.poll(_TICK_SECONDS * 1000):
+            self._on_idle()
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Read once into ``buffer`` (0 at end of file)."""
+        self._wait()
+        got = self._file.readinto(buffer) or 0
+        if got:
+            self.bytes_read += got
+            if self._observer is not None:
+                self._observer(buffer[:got])
+        return got
+
+    def read(self, size: int = -1) -> bytes:
+        """Read once, up to ``size`` bytes (for readers that pull with ``read``)."""
+        self._wait()
+        data = self._file.read(size if size > 0 else _PIPE_BYTES) or b""
+        if data:
+            self.bytes_read += len(data)
+            if self._observer is not None:
+                self._observer(memoryview(data))
+        return data
 
 
 class _BufferPool:
@@ -100,7 +158,7 @@ class StreamPump:
 
     def __init__(
         self,
-        upload: MultipartUpload,
+        upload: Upload,
         plan: PartPlan,
         *,
         max_in_flight: int,
@@ -120,11 +178,11 @@ class StreamPump:
         self._last_tick = time.monotonic()
         self._last_tick_bytes = 0
 
-    def run(self, fd: int, at_eof: Callable[[], None] | None = None) -> StreamResult:
-        """Pump ``fd`` to end of file; every part is submitted, none is awaited.
+    def run(self, source: Readable, at_eof: Callable[[], None] | None = None) -> StreamResult:
+        """Pump ``source`` to its end; every part is submitted, none is awaited.
 
         Args:
-            fd: Readable end of the pipe (not closed here).
+            source: The stream to store (a :class:`PipeReader`, or a transform over one).
             at_eof: Called once at end of file *before* the last part is submitted; it
                 raises to stop a bad stream from being completed.
 
@@ -135,8 +193,6 @@ class StreamPump:
             PermanentError: The stream outgrew ``MAX_PARTS`` parts.
             ShardkeeperError: A part upload failed (raised at the next part boundary).
         """
-        grow_pipe(fd)
-        source = io.FileIO(fd, "rb", closefd=False)
         hasher = ThreadPoolExecutor(1, thread_name_prefix="sk-sha256")
         hashed: list[Future[None]] = []
         sizes: list[int] = []
@@ -174,25 +230,21 @@ class StreamPump:
         self._tick(force=True)
         return StreamResult(self._bytes, self._sha.hexdigest(), sizes)
 
-    def _fill(self, source: io.FileIO, buf: bytearray) -> int:
+    def _fill(self, source: Readable, buf: bytearray) -> int:
         filled = 0
-        # Poll before reading so progress keeps flowing while the engine is silent (waiting
-        # for locks or a replica's SQL thread can take minutes): the executor turns these
-        # lines into heartbeats.
-        poller = select.poll()
-        poller.register(source.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
         with memoryview(buf) as view:
             while filled < len(view):
-                if not poller.poll(_TICK_SECONDS * 1000):
-                    self._tick()
-                    continue
                 got = source.readinto(view[filled:])
-                if not got:  # end of file (None cannot happen on a blocking pipe)
+                if not got:  # end of stream
                     break
                 filled += got
                 self._bytes += got
                 self._tick()
         return filled
+
+    def tick(self) -> None:
+        """Report progress if a tick has passed (called while the source is idle)."""
+        self._tick()
 
     def _acquire_slot(self) -> None:
         # Wake up every tick to report progress and to notice a failed part early.

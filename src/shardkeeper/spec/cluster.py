@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from shardkeeper.spec.base import API_VERSION, Metadata, SpecModel, ValueFrom
+from shardkeeper.spec.base import API_VERSION, Metadata, Name, SpecModel, ValueFrom
 
 SHARD_PATTERN = r"^(-|[0-9a-f]*-[0-9a-f]*|0)$"
+_SHARD_RE = re.compile(SHARD_PATTERN)
+_KEYSPACE_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")
+
+
+def _shard_name(value: str) -> str:
+    start, _, end = value.partition("-")
+    # key ranges compare as left-aligned hex strings: '40' < '8' < '80' < 'c0'
+    if not _SHARD_RE.match(value) or (start and end and start >= end):
+        raise ValueError(
+            f"invalid shard name {value!r}: use a Vitess key range of lowercase hex such as "
+            "'-' (unsharded), '-80', '80-' or '40-80' (start before end), or '0'"
+        )
+    return value
+
+
+def _quoted(value: object) -> object:
+    # YAML reads an unquoted -80 as the integer -80; say so instead of "not a string".
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"shard {value!r} was read as a number: quote it in YAML, e.g. \"-80\"")
+    return value
+
+
+ShardName = Annotated[str, BeforeValidator(_quoted), AfterValidator(_shard_name)]
+"""A Vitess key range: '-', '-80', '80-', '40-80' (or '0')."""
+
+
+def _keyspace_name(value: str) -> str:
+    if not _KEYSPACE_RE.match(value):
+        raise ValueError(
+            f"invalid keyspace name {value!r}: use lowercase letters, digits, '_' and '-'"
+        )
+    return value
 
 
 class InstanceSpec(SpecModel):
     """One mariadbd: reachable by host and port, or by socket."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
+    name: Name
     role: Literal["primary", "replica"]
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
@@ -36,7 +69,7 @@ class InstanceSpec(SpecModel):
 class ShardSpec(SpecModel):
     """A shard: a key range such as ``-80``, ``80-``, or ``-`` for an unsharded keyspace."""
 
-    name: Annotated[str, Field(pattern=SHARD_PATTERN)]
+    name: ShardName
     """Vitess key range: '-', '-80', '80-', '40-80', ..."""
     instances: Annotated[list[InstanceSpec], Field(min_length=1)]
 
@@ -53,8 +86,16 @@ class ShardSpec(SpecModel):
 class KeyspaceSpec(SpecModel):
     """A keyspace and its shards."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")]
+    name: Annotated[str, AfterValidator(_keyspace_name)]
     shards: Annotated[list[ShardSpec], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_shards(self) -> KeyspaceSpec:
+        names = [s.name for s in self.shards]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"duplicate shard names: {', '.join(dup)}")
+        return self
 
 
 class DatabaseCredentialsSpec(SpecModel):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from croniter import croniter
 
+from shardkeeper import naming
 from shardkeeper.contracts.backup import (
     BackupPolicy,
     BackupRunInput,
@@ -27,15 +29,28 @@ from shardkeeper.contracts.common import (
     Topology,
     TopologySource,
 )
+from shardkeeper.errors import SpecInvalid
+from shardkeeper.spec.backup import Backup
 from shardkeeper.spec.base import ValueFrom, parse_duration
 from shardkeeper.spec.cluster import Cluster
 from shardkeeper.spec.destination import S3Spec
 from shardkeeper.spec.executor import executor_config
 from shardkeeper.spec.load import Loaded, SpecSet
-from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec
+from shardkeeper.spec.pod import PodSettingsSpec
+from shardkeeper.spec.schedule import (
+    BackupSchedule,
+    BackupScheduleSpec,
+    RetentionSpec,
+    cron_line,
+    frequency_seconds,
+    job_timeout_seconds,
+)
 
-# How many future fire times are inspected to find a cron schedule's shortest gap.
-_CRON_SAMPLES = 64
+# A cron schedule's period is its shortest gap between fire times in wall-clock time, from a
+# fixed reference and enough samples to see every month length, so it is the same whatever
+# the date and zone (a DST day's 23 h gap must not change every shard's offset).
+_CRON_REFERENCE = datetime(2000, 1, 1)
+_CRON_SAMPLES = 800
 
 
 def credential_ref(ref: ValueFrom) -> CredentialRef:
@@ -95,19 +110,27 @@ def topology_of(cluster: Cluster) -> Topology:
 def strategies_of(spec: BackupScheduleSpec) -> tuple[StrategyPlan, ...]:
     """Strategy contracts of a schedule."""
     return tuple(
-        StrategyPlan(name=s.name, scope=Scope(s.scope), keyspace=s.keyspace, shard=s.shard)
+        StrategyPlan(
+            name=s.name,
+            scope=Scope(s.scope),
+            keyspace=s.keyspace,
+            shard=s.shard,
+            extra_flags=dict(s.extra_flags),
+        )
         for s in spec.strategies
     )
 
 
-def period_seconds(spec: BackupScheduleSpec, *, now: datetime | None = None) -> int:
-    """The schedule's period: its frequency, or the shortest gap between cron fire times."""
+def period_seconds(spec: BackupScheduleSpec) -> int:
+    """The schedule's period: its frequency, or the shortest gap between cron fire times.
+
+    Deterministic: independent of today's date and of the time zone (see ``_CRON_REFERENCE``).
+    """
     if spec.frequency is not None:
-        return parse_duration(spec.frequency)
+        return frequency_seconds(spec.frequency)
     if spec.schedule is None:  # pragma: no cover - the model requires one of the two
         raise ValueError("schedule or frequency required")
-    start = (now or datetime.now(UTC)).astimezone(ZoneInfo(spec.time_zone))
-    it = croniter(spec.schedule, start)
+    it = croniter(cron_line(spec.schedule), _CRON_REFERENCE)
     fires = [it.get_next(datetime) for _ in range(_CRON_SAMPLES)]
     return int(min((b - a).total_seconds() for a, b in itertools.pairwise(fires)))
 
@@ -120,17 +143,82 @@ def stagger_window_seconds(spec: BackupScheduleSpec) -> int:
     return min(parse_duration(spec.stagger_window), period)
 
 
-def excluded_keyspaces(specs: SpecSet, cluster: str, schedule: str) -> tuple[str, ...]:
-    """Keyspaces owned by Keyspace strategies of the cluster's other active schedules."""
-    owned: set[str] = set()
+@dataclass(frozen=True)
+class KeyspaceOwner:
+    """A Keyspace-scope strategy that takes its keyspace out of Cluster-scope strategies."""
+
+    keyspace: str
+    schedule: str
+    strategy: str
+
+
+def keyspace_owners_of(specs: SpecSet, cluster: str) -> list[KeyspaceOwner]:
+    """Keyspace strategies of the cluster's active (not suspended) schedules, in file order."""
+    owners: list[KeyspaceOwner] = []
     for loaded in specs.schedules:
-        other = loaded.resource
-        if not isinstance(other, BackupSchedule) or other.spec.cluster != cluster:
+        sched = loaded.resource
+        if not isinstance(sched, BackupSchedule) or sched.spec.cluster != cluster:
             continue
-        if other.metadata.name == schedule or other.spec.suspend:
-            continue
-        owned |= {s.keyspace for s in other.spec.strategies if s.scope == "Keyspace" and s.keyspace}
+        if sched.spec.suspend:
+            continue  # a paused schedule backs nothing up, so it must not take anything away
+        owners.extend(
+            KeyspaceOwner(s.keyspace, sched.metadata.name, s.name)
+            for s in sched.spec.strategies
+            if s.scope == "Keyspace" and s.keyspace
+        )
+    return owners
+
+
+def excluded_keyspaces(specs: SpecSet, cluster: str, schedule: str) -> tuple[str, ...]:
+    """Keyspaces owned by Keyspace strategies of the cluster's other active schedules.
+
+    The schedule's own Keyspace strategies exclude too, but ``scopes.expand`` sees those.
+    """
+    owned = {o.keyspace for o in keyspace_owners_of(specs, cluster) if o.schedule != schedule}
     return tuple(sorted(owned))
+
+
+def _pod_settings(spec: PodSettingsSpec) -> dict[str, Any]:
+    """Kubernetes pod settings in the Kubernetes API's own (camelCase) form."""
+    return {
+        "resources": spec.resources.model_dump(by_alias=True) if spec.resources else {},
+        "affinity": (
+            spec.affinity.model_dump(by_alias=True, exclude_defaults=True)
+            if spec.affinity else None
+        ),
+        "tolerations": tuple(
+            t.model_dump(by_alias=True, exclude_none=True) for t in spec.tolerations
+        ),
+        "node_selector": dict(spec.node_selector),
+        "annotations": dict(spec.annotations),
+    }
+
+
+def _retention(spec: RetentionSpec) -> Retention:
+    return Retention(keep_last=spec.keep_last, retention_days=spec.retention_days)
+
+
+def policy_of(spec: BackupScheduleSpec) -> BackupPolicy:
+    """The BackupPolicy contract of a schedule."""
+    return BackupPolicy(
+        destination=s3_location(spec.destination.s3),
+        engine=spec.engine,
+        target=spec.target,
+        max_replica_lag_seconds=parse_duration(spec.max_replica_lag),
+        executor=executor_config(
+            spec.executor,
+            job_timeout_seconds=job_timeout_seconds(spec.job_timeout),
+            **_pod_settings(spec),
+        ),
+        retention=_retention(spec.retention),
+        successful_jobs_history_limit=spec.successful_jobs_history_limit,
+        failed_jobs_history_limit=spec.failed_jobs_history_limit,
+        job_timeout_seconds=job_timeout_seconds(spec.job_timeout),
+        concurrency_policy=spec.concurrency_policy,
+        max_concurrent_shards=spec.max_concurrent_shards,
+        starting_deadline_seconds=spec.starting_deadline_seconds,
+        **_pod_settings(spec),
+    )
 
 
 def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
@@ -144,19 +232,6 @@ def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
         raise TypeError("expected a BackupSchedule")
     cluster_doc = specs.clusters[sched.spec.cluster]
     spec = sched.spec
-    policy = BackupPolicy(
-        destination=s3_location(spec.destination.s3),
-        engine=spec.engine,
-        target=spec.target,
-        max_replica_lag_seconds=parse_duration(spec.max_replica_lag),
-        executor=executor_config(spec.executor),
-        retention=Retention(
-            keep_last=spec.retention.keep_last, retention_days=spec.retention.retention_days
-        ),
-        successful_jobs_history_limit=spec.successful_jobs_history_limit,
-        failed_jobs_history_limit=spec.failed_jobs_history_limit,
-        job_timeout_seconds=parse_duration(spec.job_timeout) if spec.job_timeout else None,
-    )
     return BackupRunInput(
         cluster=spec.cluster,
         schedule=sched.metadata.name,
@@ -164,7 +239,142 @@ def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
             kind="file", cluster=spec.cluster, path=str(cluster_doc.path.resolve())
         ),
         strategies=strategies_of(spec),
-        policy=policy,
+        policy=policy_of(spec),
         excluded_keyspaces=excluded_keyspaces(specs, spec.cluster, sched.metadata.name),
         stagger_window_seconds=stagger_window_seconds(spec),
+    )
+
+
+def defaults_schedule(backup: Loaded, specs: SpecSet) -> Loaded | None:
+    """The schedule a Backup takes its defaults from: named, else the cluster's only one.
+
+    Raises:
+        SpecInvalid: ``spec.schedule`` names no schedule of the cluster in the given files.
+    """
+    res = backup.resource
+    if not isinstance(res, Backup):  # pragma: no cover - callers pass backups
+        raise TypeError("expected a Backup")
+    mine = [
+        s for s in specs.schedules
+        if isinstance(s.resource, BackupSchedule) and s.resource.spec.cluster == res.spec.cluster
+    ]
+    if res.spec.schedule is None:
+        return mine[0] if len(mine) == 1 else None
+    for s in mine:
+        if s.resource.metadata.name == res.spec.schedule:
+            return s
+    known = ", ".join(s.resource.metadata.name for s in mine) or "none"
+    raise SpecInvalid(
+        f"{backup.where}: spec.schedule: no BackupSchedule {res.spec.schedule!r} of cluster "
+        f"{res.spec.cluster!r} in the given files; schedules of that cluster: {known}"
+    )
+
+
+def backup_policy_of(backup: Loaded, specs: SpecSet) -> BackupPolicy:
+    """A Backup's policy: its own fields over its defaults schedule's over the defaults.
+
+    Raises:
+        SpecInvalid: no destination (none set, and no single schedule to take it from).
+    """
+    res = backup.resource
+    if not isinstance(res, Backup):  # pragma: no cover - callers pass backups
+        raise TypeError("expected a Backup")
+    spec = res.spec
+    source = defaults_schedule(backup, specs)
+    base: BackupPolicy | None = None
+    if source is not None and isinstance(source.resource, BackupSchedule):
+        base = policy_of(source.resource.spec)
+    if spec.destination is None and base is None:
+        raise SpecInvalid(
+            f"{backup.where}: spec.destination: required field is missing; set it, or name a "
+            "BackupSchedule of the cluster in spec.schedule to take it from"
+        )
+    own: dict[str, Any] = {}
+    if spec.destination is not None:
+        own["destination"] = s3_location(spec.destination.s3)
+    if spec.engine is not None:
+        own["engine"] = spec.engine
+    if spec.target is not None:
+        own["target"] = spec.target
+    if spec.max_replica_lag is not None:
+        own["max_replica_lag_seconds"] = parse_duration(spec.max_replica_lag)
+    if spec.job_timeout is not None:
+        own["job_timeout_seconds"] = job_timeout_seconds(spec.job_timeout)
+    if spec.retention is not None:
+        own["retention"] = _retention(spec.retention)
+    if spec.executor is not None:
+        own["executor"] = executor_config(
+            spec.executor,
+            job_timeout_seconds=job_timeout_seconds(spec.job_timeout) if spec.job_timeout else None,
+            **_pod_settings(spec),
+        )
+    pod = _pod_settings(spec)
+    own.update({k: v for k, v in pod.items() if v})  # unset pod settings inherit
+    if base is None:
+        return BackupPolicy(**own)
+    return base.model_copy(update=own)
+
+
+def backup_run_input(
+    backup: Loaded,
+    specs: SpecSet,
+    *,
+    backup_id_suffix: str | None,
+    now: datetime | None = None,
+) -> BackupRunInput:
+    """A one-shot Backup as the input of one manually started BackupRun.
+
+    The strategy's scope follows from the fields set: shard → Shard, keyspace → Keyspace,
+    neither → Cluster (every keyspace: Keyspace strategies of schedules exclude nothing from a
+    backup asked for by hand). Every shard starts at once (stagger window 0).
+
+    Args:
+        backup: a loaded ``kind: Backup`` document (or one built from CLI options).
+        specs: the documents it refers to (its Cluster, its defaults schedule).
+        backup_id_suffix: when set, the backup id is ``now`` in UTC plus this suffix
+            (``20261122T020000Z-<suffix>``); when None the workflow derives it from its start
+            time and workflow id.
+        now: the time the id is built from (default: the current time).
+
+    Raises:
+        SpecInvalid: unknown cluster, or no destination to back up to.
+    """
+    res = backup.resource
+    if not isinstance(res, Backup):  # pragma: no cover - callers pass backups
+        raise TypeError("expected a Backup")
+    spec = res.spec
+    cluster_doc = specs.clusters.get(spec.cluster)
+    if cluster_doc is None:
+        known = ", ".join(sorted(specs.clusters)) or "none (pass the Cluster file too)"
+        raise SpecInvalid(
+            f"{backup.where}: spec.cluster: unknown cluster {spec.cluster!r}; "
+            f"clusters in the given files: {known}"
+        )
+    if spec.shard is not None:
+        scope = Scope.SHARD
+    elif spec.keyspace is not None:
+        scope = Scope.KEYSPACE
+    else:
+        scope = Scope.CLUSTER
+    strategy = StrategyPlan(
+        name=res.metadata.name,
+        scope=scope,
+        keyspace=spec.keyspace,
+        shard=spec.shard,
+        extra_flags=dict(spec.extra_flags),
+    )
+    backup_id = None
+    if backup_id_suffix is not None:
+        backup_id = naming.backup_id_for(now or datetime.now(UTC), backup_id_suffix)
+    return BackupRunInput(
+        cluster=spec.cluster,
+        schedule=res.metadata.name,
+        topology_source=TopologySource(
+            kind="file", cluster=spec.cluster, path=str(cluster_doc.path.resolve())
+        ),
+        strategies=(strategy,),
+        policy=backup_policy_of(backup, specs),
+        excluded_keyspaces=(),
+        stagger_window_seconds=0,
+        backup_id=backup_id,
     )

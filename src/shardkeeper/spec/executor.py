@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -68,7 +69,7 @@ def executor_config(
     job_timeout_seconds: int | None = None,
     resources: dict[str, Any] | None = None,
     affinity: dict[str, Any] | None = None,
-    tolerations: list[dict[str, Any]] | None = None,
+    tolerations: Sequence[dict[str, Any]] | None = None,
     node_selector: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> ExecutorConfig:
@@ -103,9 +104,9 @@ def executor_config(
         secret_env={
             name: SecretKeyRef(name=ref.name, key=ref.key) for name, ref in spec.secret_env.items()
         },
-        resources=resources,
+        resources=resources or None,
         affinity=affinity,
         tolerations=tuple(tolerations) if tolerations is not None else None,
-        node_selector=node_selector,
-        annotations=annotations,
+        node_selector=node_selector or None,
+        annotations=annotations or None,
     )

@@ -14,17 +14,23 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from shardkeeper.errors import SpecInvalid
+from shardkeeper.spec.backup import Backup
 from shardkeeper.spec.cluster import Cluster
 from shardkeeper.spec.schedule import BackupSchedule
 
-KINDS: dict[str, type[BaseModel]] = {"Cluster": Cluster, "BackupSchedule": BackupSchedule}
+KINDS: dict[str, type[BaseModel]] = {
+    "Cluster": Cluster,
+    "BackupSchedule": BackupSchedule,
+    "Backup": Backup,
+}
+Resource = Cluster | BackupSchedule | Backup
 
 
 @dataclass(frozen=True)
 class Loaded:
     """A validated document and where it came from."""
 
-    resource: Cluster | BackupSchedule
+    resource: Resource
     path: Path
     index: int
 
@@ -41,6 +47,7 @@ class SpecSet:
 
     clusters: dict[str, Loaded] = field(default_factory=dict)
     schedules: list[Loaded] = field(default_factory=list)
+    backups: list[Loaded] = field(default_factory=list)
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -83,7 +90,7 @@ def _format_validation(where: str, err: ValidationError) -> list[str]:
     return lines
 
 
-def parse_document(doc: Any, where: str) -> tuple[Cluster | BackupSchedule | None, list[str]]:
+def parse_document(doc: Any, where: str) -> tuple[Resource | None, list[str]]:
     """Validate one decoded YAML document; returns the resource or the error lines."""
     if not isinstance(doc, dict):
         return None, [f"{where}: expected a mapping with apiVersion, kind, metadata and spec"]
@@ -98,9 +105,15 @@ def parse_document(doc: Any, where: str) -> tuple[Cluster | BackupSchedule | Non
         resource = model.model_validate(doc)
     except ValidationError as err:
         return None, _format_validation(where, err)
-    if not isinstance(resource, Cluster | BackupSchedule):  # pragma: no cover - KINDS is closed
+    if not isinstance(resource, Resource):  # pragma: no cover - KINDS is closed
         return None, [f"{where}: unsupported kind"]
     return resource, []
+
+
+def _same_schedule(a: BackupSchedule, b: Resource) -> bool:
+    # one Temporal Schedule id per (cluster, name): a second document would overwrite the first
+    return isinstance(b, BackupSchedule) and (a.spec.cluster, a.metadata.name) == (
+        b.spec.cluster, b.metadata.name)
 
 
 def load(paths: list[Path]) -> SpecSet:
@@ -114,6 +127,9 @@ def load(paths: list[Path]) -> SpecSet:
     for path in _files(paths):
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(f"{path}: cannot read: {exc}")
+            continue
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -130,8 +146,13 @@ def load(paths: list[Path]) -> SpecSet:
                 if resource.metadata.name in result.clusters:
                     errors.append(f"{loaded.where}: cluster defined twice")
                 result.clusters[resource.metadata.name] = loaded
-            else:
+            elif isinstance(resource, BackupSchedule):
+                if any(_same_schedule(resource, x.resource) for x in result.schedules):
+                    errors.append(f"{loaded.where}: schedule defined twice for cluster "
+                                  f"{resource.spec.cluster!r}")
                 result.schedules.append(loaded)
+            else:
+                result.backups.append(loaded)
     if errors:
         raise SpecInvalid("\n".join(errors))
     return result

@@ -2,28 +2,100 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from shardkeeper.spec.base import API_VERSION, Duration, Metadata, SpecModel, parse_duration
+from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel, parse_duration
+from shardkeeper.spec.cluster import ShardName
 from shardkeeper.spec.destination import DestinationSpec
 from shardkeeper.spec.executor import ExecutorSpec
+from shardkeeper.spec.flags import ExtraFlags
+from shardkeeper.spec.pod import PodSettingsSpec
 
 MIN_FREQUENCY_SECONDS = 60
 MAX_FREQUENCY_SECONDS = 31 * 86400
-CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+FREQUENCY_EXAMPLES = "1m, 30m, 45m, 90m, 6h, 24h, 48h, 7d"
+# Spelled out because Temporal and croniter must agree on what a macro means.
+MACROS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+CRON_MACROS = tuple(MACROS)
+# What both Temporal's cron parser and croniter read the same way: numbers, names, '*', ranges,
+# lists and steps. croniter's extensions (L, W, #, ?, H) are refused: Temporal rejects them.
+_CRON_NUMERIC = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
+_CRON_NAMED = re.compile(r"^(\*|(\d+|[A-Za-z]{3})(-(\d+|[A-Za-z]{3}))?)(/\d+)?$")
+MIN_STARTING_DEADLINE_SECONDS = 10
+
+
+def cron_line(schedule: str) -> str:
+    """The 5-field cron line of a ``schedule`` (macros expanded)."""
+    return MACROS.get(schedule.strip(), schedule.strip())
+
+
+def frequency_seconds(value: str) -> int:
+    """Seconds of a ``frequency``.
+
+    Raises:
+        ValueError: with the reason and the accepted examples.
+    """
+    text = value.strip()
+    suffix = f"use whole minutes from 1m to 31d (examples: {FREQUENCY_EXAMPLES})"
+    if text.startswith("-"):
+        raise ValueError(f"invalid frequency {value!r}: must be positive; {suffix}")
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise ValueError(f"invalid frequency {value!r}: not a duration; {suffix}") from None
+    if seconds == 0:
+        reason = "must be positive"
+    elif seconds < MIN_FREQUENCY_SECONDS:
+        reason = "shorter than 1m"
+    elif seconds % 60:
+        reason = "not a whole number of minutes"
+    elif seconds > MAX_FREQUENCY_SECONDS:
+        reason = "longer than 31d"
+    else:
+        return seconds
+    raise ValueError(f"invalid frequency {value!r}: {reason}; {suffix}")
+
+
+def _job_timeout(value: object) -> object:
+    # `jobTimeout: -1` (the vitess-operator spelling) disables the timeout, as unset does.
+    if value in (-1, "-1"):
+        return "-1"
+    if not isinstance(value, str):
+        raise ValueError(f"invalid jobTimeout {value!r}: use a duration such as 2h, or -1")
+    if parse_duration(value) == 0:
+        raise ValueError(f"invalid jobTimeout {value!r}: must be positive, or -1 to disable")
+    return value
+
+
+JobTimeout = Annotated[str, BeforeValidator(_job_timeout)]
+
+
+def job_timeout_seconds(value: str | None) -> int | None:
+    """Seconds of a ``jobTimeout``; None when unset or ``-1`` (disabled)."""
+    if value is None or value == "-1":
+        return None
+    return parse_duration(value)
 
 
 class StrategySpec(SpecModel):
     """Which shards a strategy covers."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+    name: Name
     scope: Literal["Shard", "Keyspace", "Cluster"] = "Shard"
+    """Shard: one shard (keyspace and shard); Keyspace: all its shards; Cluster: all shards."""
     keyspace: str | None = None
-    shard: str | None = None
+    shard: ShardName | None = None
+    extra_flags: ExtraFlags = {}
+    """Options passed to the backup engine, e.g. {use-memory: 1G}."""
 
     @model_validator(mode="after")
     def _scope_fields(self) -> StrategySpec:
@@ -43,28 +115,41 @@ class RetentionSpec(SpecModel):
     retention_days: Annotated[int, Field(ge=1)] = 7
 
 
-class BackupScheduleSpec(SpecModel):
+class BackupPolicySpec(PodSettingsSpec):
+    """How a shard is backed up: shared by BackupSchedule and Backup."""
+
+    destination: DestinationSpec
+    engine: Literal["mariabackup"] = "mariabackup"
+    target: Literal["prefer-replica", "primary"] = "prefer-replica"
+    max_replica_lag: Duration = "5m"
+    job_timeout: JobTimeout | None = None
+    """Measured from the real start of the backup; unset or -1 disables."""
+    retention: RetentionSpec = RetentionSpec()
+    executor: ExecutorSpec = ExecutorSpec()
+
+
+class BackupScheduleSpec(BackupPolicySpec):
     """Body of a BackupSchedule."""
 
     cluster: str
     schedule: str | None = None
     """5-field cron line or a macro such as @daily; exclusive with ``frequency``."""
-    frequency: Duration | None = None
+    frequency: str | None = None
     """Whole minutes from 1m to 31d (30m, 6h, 45m, 90m, 48h ...); exclusive with ``schedule``."""
     time_zone: str = "UTC"
+    """IANA zone of ``schedule``, and the zone ``plan`` prints times in."""
     stagger_window: Duration | None = None
     """Spread shard start times over this window (default: the schedule's period)."""
     suspend: bool = False
+    concurrency_policy: Literal["Forbid", "Allow", "Replace"] = "Forbid"
+    """Per shard: what a slot does while that shard's previous backup still runs."""
+    starting_deadline_seconds: Annotated[int, Field(ge=MIN_STARTING_DEADLINE_SECONDS)] | None = None
+    """Catch-up window: a slot missed by more than this is skipped."""
+    max_concurrent_shards: Annotated[int, Field(ge=1)] | None = None
+    """Cluster-wide budget of shard backups running at once (unset: no limit)."""
     strategies: Annotated[list[StrategySpec], Field(min_length=1)]
-    destination: DestinationSpec
-    engine: Literal["mariabackup"] = "mariabackup"
-    target: Literal["prefer-replica", "primary"] = "prefer-replica"
-    max_replica_lag: Duration = "5m"
-    job_timeout: Duration | None = None
-    retention: RetentionSpec = RetentionSpec()
     successful_jobs_history_limit: Annotated[int, Field(ge=0)] = 3
     failed_jobs_history_limit: Annotated[int, Field(ge=0)] = 1
-    executor: ExecutorSpec = ExecutorSpec()
 
     @field_validator("schedule")
     @classmethod
@@ -73,27 +158,31 @@ class BackupScheduleSpec(SpecModel):
             return value
         text = value.strip()
         if text.startswith("@"):
-            if text not in CRON_MACROS:
-                raise ValueError(f"unknown macro {text!r}; accepted: {', '.join(CRON_MACROS)}")
+            if text not in MACROS:
+                raise ValueError(
+                    f"unknown macro {text!r}; accepted: {', '.join(CRON_MACROS)} "
+                    "(for an interval use 'frequency', e.g. frequency: 6h)"
+                )
             return text
-        if len(text.split()) != 5 or not croniter.is_valid(text):
+        fields = text.split()
+        # minute, hour and day of month are numeric; month and day of week may use names
+        atoms_ok = all(
+            (_CRON_NAMED if i >= 3 else _CRON_NUMERIC).match(atom)
+            for i, field in enumerate(fields)
+            for atom in field.split(",")
+        )
+        if len(fields) != 5 or not atoms_ok or not croniter.is_valid(text):
             raise ValueError(
-                f"invalid cron line {text!r}: use 5 fields 'minute hour day month weekday' "
-                "(example: '0 2 * * *') or a macro such as @daily"
+                f"invalid cron line {text!r}: use 5 fields 'minute hour day-of-month month "
+                "day-of-week' (example: '0 2 * * *') or a macro such as @daily"
             )
         return text
 
     @field_validator("frequency")
     @classmethod
     def _frequency(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        seconds = parse_duration(value)
-        if seconds % 60 or not MIN_FREQUENCY_SECONDS <= seconds <= MAX_FREQUENCY_SECONDS:
-            raise ValueError(
-                f"invalid frequency {value!r}: use whole minutes from 1m to 31d "
-                "(examples: 30m, 45m, 90m, 6h, 24h, 48h)"
-            )
+        if value is not None:
+            frequency_seconds(value)
         return value
 
     @field_validator("time_zone")
@@ -109,8 +198,16 @@ class BackupScheduleSpec(SpecModel):
 
     @model_validator(mode="after")
     def _when(self) -> BackupScheduleSpec:
-        if (self.schedule is None) == (self.frequency is None):
-            raise ValueError("set exactly one of 'schedule' (cron) or 'frequency' (e.g. 6h)")
+        if self.schedule is not None and self.frequency is not None:
+            raise ValueError(
+                "'schedule' and 'frequency' are mutually exclusive; set only one "
+                "(schedule: a cron line such as '0 2 * * *'; frequency: a duration such as 6h)"
+            )
+        if self.schedule is None and self.frequency is None:
+            raise ValueError(
+                "set one of 'schedule' (a cron line such as '0 2 * * *', or @daily) or "
+                f"'frequency' (a duration: {FREQUENCY_EXAMPLES})"
+            )
         names = [s.name for s in self.strategies]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

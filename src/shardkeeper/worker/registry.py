@@ -6,12 +6,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shardkeeper.activities import readiness, storage, topology
+from shardkeeper.activities import coordination, fencing, instances, readiness, storage, topology
+from shardkeeper.activities import restore as restore_acts
 from shardkeeper.activities.jobs import JobActivities
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
+from shardkeeper.workflows.cluster_budget import ClusterBudgetWorkflow
+from shardkeeper.workflows.restore import RestoreWorkflow
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
+from shardkeeper.workflows.shard_restore import ShardRestoreWorkflow
 
-WORKFLOWS: Sequence[type] = (BackupRunWorkflow, ShardBackupWorkflow)
+WORKFLOWS: Sequence[type] = (
+    BackupRunWorkflow, ShardBackupWorkflow, ClusterBudgetWorkflow,
+    RestoreWorkflow, ShardRestoreWorkflow,
+)
 
 
 def activities(jobs_dir: Path) -> list[Callable[..., Any]]:
@@ -27,4 +34,27 @@ def activities(jobs_dir: Path) -> list[Callable[..., Any]]:
         storage.verify_upload,
         storage.write_manifest,
         storage.prune_backups,
+        coordination.find_running_backups,
+        coordination.request_lease,
+        coordination.running_workflows,
+        *restore_activities(jobs_dir),
+    ]
+
+
+def restore_activities(jobs_dir: Path) -> list[Callable[..., Any]]:
+    """The restore saga's activities (``Restore``/``ShardRestore``)."""
+    restore = restore_acts.RestoreActivities(jobs_dir)
+    return [
+        restore_acts.resolve_restore_set,
+        restore_acts.verify_backup,
+        restore_acts.validate_restore,
+        restore.set_aside_datadir,
+        restore.return_datadir,
+        restore.discard_set_aside,
+        restore.stage_restore,
+        fencing.inspect_target,
+        fencing.fence_target,
+        fencing.unfence_target,
+        instances.start_instance,
+        instances.stop_instance,
     ]

@@ -8,6 +8,8 @@ in the Web UI) without failing its siblings.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from temporalio import workflow
@@ -38,6 +40,12 @@ with workflow.unsafe.imports_passed_through():
         WriteManifestInput,
         WriteManifestResult,
     )
+    from shardkeeper.contracts.budget import (
+        FindRunningBackupsInput,
+        FindRunningBackupsResult,
+        LeaseRequest,
+        RequestLeaseInput,
+    )
     from shardkeeper.contracts.manifest import BackupManifest
     from shardkeeper.workflows import policies, search
 
@@ -59,6 +67,12 @@ class ShardBackupWorkflow:
 
     def __init__(self) -> None:
         self._phase = "pending"
+        self._lease_granted = False
+
+    @workflow.signal(name=names.SIGNAL_LEASE_GRANTED)
+    def lease_granted(self) -> None:
+        """The cluster budget granted this backup a slot."""
+        self._lease_granted = True
 
     @workflow.query(name="phase")
     def phase(self) -> str:
@@ -90,6 +104,16 @@ class ShardBackupWorkflow:
                 timedelta(seconds=inp.offset_seconds), summary="deterministic stagger offset"
             )
 
+        previous = await self._previous_backups(inp)
+        if previous and inp.policy.concurrency_policy == "Forbid":
+            return self._finish(ShardBackupResult(
+                **base, outcome=Outcome.SKIPPED,
+                reason=f"previous backup still running (concurrencyPolicy Forbid): "
+                       f"{', '.join(previous)}",
+            ))
+        for wid in previous:  # Replace: the newer slot wins
+            await workflow.get_external_workflow_handle(wid).cancel()
+
         self._phase = "readiness"
         readiness = await workflow.execute_activity(
             names.CHECK_SHARD_READINESS,
@@ -116,20 +140,21 @@ class ShardBackupWorkflow:
             inp.policy.destination.prefix, inp.cluster, inp.shard.keyspace, inp.shard.shard,
             inp.backup_id,
         )
-        report = await self._backup(inp, source, key)
-
-        self._phase = "verifying"
-        verified = await workflow.execute_activity(
-            names.VERIFY_UPLOAD,
-            VerifyUploadInput(
-                destination=inp.policy.destination,
-                key=key,
-                expected_sha256=report.sha256,
-                expected_size_bytes=report.size_bytes,
-            ),
-            result_type=VerifyUploadResult,
-            **policies.VERIFY.options(),
-        )
+        # The lease covers everything that moves bytes: the backup and its re-read.
+        async with self._lease(inp):
+            report = await self._backup(inp, source, key)
+            self._phase = "verifying"
+            verified = await workflow.execute_activity(
+                names.VERIFY_UPLOAD,
+                VerifyUploadInput(
+                    destination=inp.policy.destination,
+                    key=key,
+                    expected_sha256=report.sha256,
+                    expected_size_bytes=report.size_bytes,
+                ),
+                result_type=VerifyUploadResult,
+                **policies.VERIFY.options(),
+            )
 
         # metadata.json is written last: its presence is what makes the backup exist.
         self._phase = "committing"
@@ -154,6 +179,7 @@ class ShardBackupWorkflow:
             verified_at=workflow.now(),
             binlog=report.binlog,
             replica_source_binlog=report.replica_source_binlog,
+            stream=report.stream,
             workflow_id=workflow.info().workflow_id,
         )
         written = await workflow.execute_activity(
@@ -175,6 +201,50 @@ class ShardBackupWorkflow:
             finished_at=report.finished_at,
             manifest_key=written.key,
         ))
+
+    async def _previous_backups(self, inp: ShardBackupInput) -> tuple[str, ...]:
+        """Running backups of this schedule's shard from earlier slots (Allow: not looked up)."""
+        if inp.policy.concurrency_policy == "Allow":
+            return ()
+        found = await workflow.execute_activity(
+            names.FIND_RUNNING_BACKUPS,
+            FindRunningBackupsInput(
+                cluster=inp.cluster, schedule=inp.schedule, keyspace=inp.shard.keyspace,
+                shard=inp.shard.shard, exclude_workflow_id=workflow.info().workflow_id,
+            ),
+            result_type=FindRunningBackupsResult,
+            **policies.RESOLVE.options(),
+        )
+        return tuple(found.workflow_ids)
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, inp: ShardBackupInput) -> AsyncIterator[None]:
+        """Hold one of the cluster's ``max_concurrent_shards`` slots for the block."""
+        limit = inp.policy.max_concurrent_shards
+        if not limit:
+            yield
+            return
+        budget = naming.budget_workflow_id(inp.cluster)
+        holder = workflow.info().workflow_id
+        await workflow.execute_activity(
+            names.REQUEST_LEASE,
+            RequestLeaseInput(
+                cluster=inp.cluster, budget_workflow_id=budget,
+                task_queue=workflow.info().task_queue,
+                request=LeaseRequest(holder=holder, limit=limit),
+            ),
+            **policies.RESOLVE.options(),
+        )
+        try:
+            self._phase = "waiting for cluster budget"
+            await workflow.wait_condition(lambda: self._lease_granted)
+            yield
+        finally:
+            # also on failure and cancellation: a held slot must never outlive its holder
+            await workflow.get_external_workflow_handle(budget).signal(
+                names.SIGNAL_RELEASE_LEASE, holder
+            )
+            self._lease_granted = False
 
     async def _backup(
         self, inp: ShardBackupInput, source: ChooseSourceResult, key: str

@@ -70,7 +70,7 @@ REQUEST_DIR: Final = "/etc/shardkeeper/request"
 OUTPUT_DIR: Final = "/var/run/shardkeeper"
 TERMINATION_LOG: Final = "/dev/termination-log"
 TERMINATION_LOG_ENV: Final = "SHARDKEEPER_TERMINATION_LOG"
-SECRET_ENV_PREFIX: Final = "SHARDKEEPER_SECRET_"
+SECRET_ENV_PREFIX: Final = "SHARDKEEPER_SECRET_"  # noqa: S105 - a variable name prefix
 # The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_MAX: Final = 4096
 # SIGTERM → SIGKILL: the agent aborts its multipart upload on SIGTERM, which takes a moment.

@@ -40,6 +40,7 @@ DEFAULT_SEARCH_ATTRIBUTES: dict[str, SearchAttributeType] = {
     "ShardkeeperShard": "Keyword",
     "ShardkeeperBackupId": "Keyword",
     "ShardkeeperOutcome": "Keyword",
+    "ShardkeeperRestorePhase": "Keyword",
 }
 
 _INDEXED_VALUE_TYPES: dict[SearchAttributeType, IndexedValueType.ValueType] = {

@@ -8,15 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shardkeeper.datapath.engines.base import Engine, EngineCommand, StreamFacts
+from shardkeeper.datapath.engines.base import (
+    Engine,
+    EngineCommand,
+    PhysicalEngine,
+    StreamFacts,
+    StreamObserver,
+)
+from shardkeeper.datapath.engines.logical import LogicalEngine
 from shardkeeper.datapath.engines.mariabackup import MariaBackupEngine
 from shardkeeper.errors import EngineUnsupported
 
-__all__ = ["ENGINES", "Engine", "EngineCommand", "StreamFacts", "get_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineCommand",
+    "PhysicalEngine",
+    "StreamFacts",
+    "StreamObserver",
+    "get_engine",
+]
 
 ENGINES: dict[str, Callable[[], Engine]] = {
     "mariabackup": MariaBackupEngine,
     "mariadb-backup": MariaBackupEngine,
+    "logical": LogicalEngine,
+    "mariadb-dump": LogicalEngine,
 }
 
 

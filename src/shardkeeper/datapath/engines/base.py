@@ -1,10 +1,11 @@
-"""The contract between the backup pipeline and a physical backup engine.
+"""The contract between the backup pipeline and a backup engine.
 
 An engine knows how to build its command line (secrets in a private file, never in argv),
-how to tell success from its log, and how to read the consistent point out of the files it
-writes into its own stream. It does not read the stream, upload, hash or log; the pipeline
-in ``datapath/backup.py`` does that, identically for every engine, so a new engine (e.g.
-xtrabackup) only adds a module here and a line in the registry.
+how to tell success from its log, and how to read the consistent point out of the stream it
+writes (an observer fed the raw stream as it passes). It does not read the stream, compress,
+encrypt, upload, hash or log; the pipeline in ``datapath/backup.py`` does that, identically
+for every engine, so a new engine (e.g. xtrabackup) only adds a module here and a line in
+the registry. Physical engines also say how to prepare and copy back a staged backup.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from shardkeeper.contracts.agent import AgentBackupRequest, BinlogPosition
+
+StreamFormat = Literal["xbstream", "sql"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class EngineCommand:
 
 @dataclass(frozen=True)
 class StreamFacts:
-    """What the backup says about itself (from the files inside the stream)."""
+    """What the backup says about itself (from the stream it wrote)."""
 
     binlog: BinlogPosition = field(default_factory=BinlogPosition)
     replica_source_binlog: BinlogPosition | None = None
@@ -42,14 +45,44 @@ class StreamFacts:
     engine_version: str | None = None
 
 
+class StreamObserver(Protocol):
+    """Sees the raw stream in order (from the hashing thread) and never fails the backup."""
+
+    @property
+    def failed(self) -> str | None:
+        """Why the observer gave up, if it did."""
+        ...
+
+    def feed(self, data: memoryview) -> None:
+        """Look at the next piece of the stream."""
+        ...
+
+    def facts(self) -> StreamFacts:
+        """What was learned from the stream."""
+        ...
+
+
+class NullObserver:
+    """An observer that learns nothing (engines whose stream says nothing useful)."""
+
+    failed: str | None = None
+
+    def feed(self, data: memoryview) -> None:
+        """Ignore ``data``."""
+
+    def facts(self) -> StreamFacts:
+        """No facts."""
+        return StreamFacts()
+
+
 class Engine(Protocol):
-    """A physical backup engine that writes one stream to stdout."""
+    """A backup engine that writes one stream to stdout."""
 
     name: str
     """Engine name as used in requests (``mariabackup``)."""
 
-    stream_files: frozenset[str]
-    """Paths inside the stream whose content :meth:`facts` needs."""
+    format: StreamFormat
+    """What the stream is: an ``xbstream`` (physical) or ``sql`` (a logical dump)."""
 
     def version(self) -> str | None:
         """The engine's version string, or None when it cannot say."""
@@ -72,6 +105,24 @@ class Engine(Protocol):
         """Whether one line of the engine's log is its final success message."""
         ...
 
-    def facts(self, files: Mapping[str, bytes]) -> StreamFacts:
-        """Consistent point and versions from the captured stream files."""
+    def observer(self) -> StreamObserver:
+        """A fresh observer of this engine's stream."""
+        ...
+
+
+class PhysicalEngine(Engine, Protocol):
+    """An xbstream engine that can also prepare and copy back what it streamed."""
+
+    def prepare_command(self, target_dir: Path, use_memory_bytes: int | None) -> list[str]:
+        """argv that turns an extracted backup into a consistent datadir, in place."""
+        ...
+
+    def copy_back_command(
+        self, staged_dir: Path, datadir: Path, *, move: bool, force_non_empty: bool
+    ) -> list[str]:
+        """argv that puts a prepared backup into ``datadir``."""
+        ...
+
+    def staged_facts(self, staged_dir: Path) -> StreamFacts:
+        """Consistent point and versions from an extracted backup's info files."""
         ...

@@ -8,7 +8,6 @@ the command line (``ps`` shows argv) and never in a log line or an error.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,8 +16,9 @@ from pathlib import Path
 
 from shardkeeper.contracts.agent import AgentBackupRequest, BinlogPosition
 from shardkeeper.contracts.common import Role
-from shardkeeper.datapath.credentials import resolve
-from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts
+from shardkeeper.datapath.client_options import write_client_defaults
+from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts, StreamFormat
+from shardkeeper.datapath.xbstream import XbstreamTap
 from shardkeeper.errors import EngineUnsupported, SpecInvalid
 
 BINARIES = ("mariadb-backup", "mariabackup")
@@ -75,15 +75,6 @@ def _binary() -> str:
         if path:
             return path
     raise EngineUnsupported(f"none of {', '.join(BINARIES)} is on PATH")
-
-
-def _option_value(name: str, value: str) -> str:
-    """Quote a value for a MySQL option file (double quotes, backslash escapes)."""
-    if any(c in value for c in "\n\r\0"):
-        # The value itself is never echoed: it may be the password.
-        raise SpecInvalid(f"database option {name!r} contains a line break or NUL")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
 
 
 def normalise_flags(extra_flags: Mapping[str, str]) -> list[str]:
@@ -166,6 +157,7 @@ class MariaBackupEngine:
     """
 
     name = "mariabackup"
+    format: StreamFormat = "xbstream"
     stream_files = frozenset({BINLOG_INFO, SLAVE_INFO, BACKUP_INFO})
 
     def version(self) -> str | None:
@@ -192,25 +184,9 @@ class MariaBackupEngine:
             raise SpecInvalid(f"parallel must be at least 1, got {request.parallel}")
         extra = normalise_flags(request.extra_flags)
         binary = _binary()
-        password = (
-            resolve(request.credentials.password) if request.credentials.password else None
-        )
         source = request.source
-        options = {"user": request.credentials.user}
-        if password is not None:
-            options["password"] = password
-        if source.socket:
-            options["socket"] = source.socket
-        if source.host:
-            options["host"] = source.host
-        if source.port:
-            options["port"] = str(source.port)
         defaults = workdir / "engine.cnf"
-        lines = ["[client]"] + [f"{k}={_option_value(k, v)}" for k, v in options.items()]
-        # Created 0600 before anything is written, so the password is never world-readable.
-        fd = os.open(defaults, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
+        password = write_client_defaults(defaults, source, request.credentials)
         argv = [
             binary,
             # Must be the first option, or mariadb-backup ignores it.
@@ -232,6 +208,40 @@ class MariaBackupEngine:
     def succeeded(self, returncode: int, saw_success_line: bool) -> bool:
         """Exit status 0 *and* the success line: either alone has lied before."""
         return returncode == 0 and saw_success_line
+
+    def observer(self) -> _InfoFilesObserver:
+        """Captures the info files out of the xbstream as it passes."""
+        return _InfoFilesObserver(self)
+
+    def prepare_command(self, target_dir: Path, use_memory_bytes: int | None) -> list[str]:
+        """``mariadb-backup --prepare`` (applies the redo log in place)."""
+        argv = [_binary(), "--prepare", f"--target-dir={target_dir}"]
+        if use_memory_bytes:
+            argv.append(f"--use-memory={use_memory_bytes}")
+        return argv
+
+    def copy_back_command(
+        self, staged_dir: Path, datadir: Path, *, move: bool, force_non_empty: bool
+    ) -> list[str]:
+        """``--move-back`` (rename, same filesystem) or ``--copy-back`` into ``datadir``."""
+        argv = [
+            _binary(),
+            "--move-back" if move else "--copy-back",
+            f"--target-dir={staged_dir}",
+            f"--datadir={datadir}",
+        ]
+        if force_non_empty:
+            argv.append("--force-non-empty-directories")
+        return argv
+
+    def staged_facts(self, staged_dir: Path) -> StreamFacts:
+        """:meth:`facts` from the info files of an extracted backup."""
+        files = {}
+        for name in self.stream_files:
+            path = staged_dir / name
+            if path.is_file():
+                files[name] = path.read_bytes()
+        return self.facts(files)
 
     def facts(self, files: Mapping[str, bytes]) -> StreamFacts:
         """Binlog/GTID, replica coordinates and versions from the streamed info files."""
@@ -261,3 +271,21 @@ def _binlog_from_info(value: str) -> BinlogPosition | None:
     return BinlogPosition(
         file=match.group(1), position=int(match.group(2)), gtid=match.group(3) or None
     )
+
+
+class _InfoFilesObserver:
+    """Feeds an :class:`XbstreamTap` and turns what it captured into facts."""
+
+    def __init__(self, engine: MariaBackupEngine) -> None:
+        self._engine = engine
+        self._tap = XbstreamTap(engine.stream_files)
+
+    @property
+    def failed(self) -> str | None:
+        return self._tap.failed
+
+    def feed(self, data: memoryview) -> None:
+        self._tap.feed(data)
+
+    def facts(self) -> StreamFacts:
+        return self._engine.facts(self._tap.files)

@@ -1,0 +1,57 @@
+"""``kind: Backup``: one backup now, of a whole cluster, one keyspace or one shard.
+
+Like CloudNativePG's ``Backup`` next to its ``ScheduledBackup``: everything about *how* is
+optional and defaults to a BackupSchedule of the same cluster (``spec.schedule``, or the
+cluster's only schedule in the given files), so ``shardkeeper backup now --cluster demo``
+backs up to where the nightly backups go.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel
+from shardkeeper.spec.cluster import ShardName
+from shardkeeper.spec.destination import DestinationSpec
+from shardkeeper.spec.executor import ExecutorSpec
+from shardkeeper.spec.flags import ExtraFlags
+from shardkeeper.spec.pod import PodSettingsSpec
+from shardkeeper.spec.schedule import JobTimeout, RetentionSpec
+
+
+class BackupSpec(PodSettingsSpec):
+    """Body of a Backup. Unset fields come from the defaults schedule, else the defaults."""
+
+    cluster: str
+    keyspace: str | None = None
+    """Only this keyspace (all its shards)."""
+    shard: ShardName | None = None
+    """Only this shard of ``keyspace``."""
+    schedule: Name | None = None
+    """BackupSchedule whose destination, engine, target, retention ... are the defaults."""
+    destination: DestinationSpec | None = None
+    engine: Literal["mariabackup"] | None = None
+    target: Literal["prefer-replica", "primary"] | None = None
+    max_replica_lag: Duration | None = None
+    job_timeout: JobTimeout | None = None
+    retention: RetentionSpec | None = None
+    executor: ExecutorSpec | None = None
+    extra_flags: ExtraFlags = {}
+    """Options passed to the backup engine, e.g. {use-memory: 1G}."""
+
+    @model_validator(mode="after")
+    def _shard_needs_keyspace(self) -> BackupSpec:
+        if self.shard is not None and self.keyspace is None:
+            raise ValueError("'shard' needs 'keyspace'")
+        return self
+
+
+class Backup(SpecModel):
+    """``kind: Backup``."""
+
+    api_version: Literal["shardkeeper.io/v1alpha1"] = API_VERSION
+    kind: Literal["Backup"] = "Backup"
+    metadata: Metadata
+    spec: BackupSpec
