@@ -119,7 +119,7 @@ async def test_trigger_with_the_temporal_cli_runs_a_second_backup(stack: Stack) 
                     "--address", stack.temporal.address, "--namespace", stack.temporal.namespace],
                    check=True, capture_output=True, timeout=60)
     result = await _run_once(stack, after=before)
-    assert all(s.outcome == Outcome.SUCCEEDED for s in result.shards)
+    assert all(s.outcome == Outcome.SUCCEEDED for s in result.shards), result.shards
     ids = {m.backup_id for m in list_backups(stack.location, stack.cluster.cluster)}
     assert result.backup_id in ids and len(ids) >= 2
 
