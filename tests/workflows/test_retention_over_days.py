@@ -1,0 +1,127 @@
+"""Thirty simulated days of nightly backups: retention and garbage collection over time.
+
+ShardBackup runs on the time-skipping server once a simulated day. Readiness, source and
+the job are faked by name (the fake job writes real bytes into SeaweedFS); verification,
+metadata.json and pruning are the real activities against the real store. The workflow's
+clock drives retention, so a month passes in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from temporalio import activity
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV
+from fixtures.fake_activities import Scenario
+from shardkeeper import naming
+from shardkeeper.activities import storage
+from shardkeeper.contracts import names
+from shardkeeper.contracts.agent import AgentBackupReport
+from shardkeeper.contracts.backup import (
+    AwaitBackupInput,
+    AwaitBackupResult,
+    BackupPolicy,
+    Outcome,
+    Retention,
+    ShardBackupInput,
+    ShardBackupResult,
+)
+from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
+from shardkeeper.control.stack.seaweedfs import SeaweedFS
+from shardkeeper.control.stack.temporal_server import register_search_attributes
+from shardkeeper.datapath.catalog import list_backups
+from shardkeeper.worker.interceptors import ErrorMappingInterceptor
+from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
+
+DAYS = 30
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(test_server_path: Path) -> AsyncIterator[WorkflowEnvironment]:
+    e = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path), data_converter=pydantic_data_converter)
+    await register_search_attributes(e.client)
+    try:
+        yield e
+    finally:
+        await e.shutdown()
+
+
+def _activities(sc: Scenario, seaweed: SeaweedFS, bucket: str) -> list[Callable[..., Any]]:
+    """Fakes for the database side, real storage activities for the object-store side."""
+    keep = {names.CHECK_SHARD_READINESS, names.CHOOSE_SOURCE, names.LAUNCH_BACKUP,
+            names.PRUNE_JOBS, names.FIND_RUNNING_BACKUPS}
+    fakes = [a for a in sc.activities()
+             if activity._Definition.must_from_callable(a).name in keep]
+
+    @activity.defn(name=names.AWAIT_BACKUP)
+    async def await_backup(inp: AwaitBackupInput) -> AwaitBackupResult:
+        launch = next(c[1] for c in reversed(sc.calls)
+                      if c[0] == names.LAUNCH_BACKUP and c[1].job_name == inp.job_name)
+        body = os.urandom(2048)
+        seaweed.client().put_object(Bucket=bucket, Key=launch.request.key, Body=body)
+        at = activity.info().current_attempt_scheduled_time  # the server's (skipped) clock
+        return AwaitBackupResult(report=AgentBackupReport(
+            key=launch.request.key, size_bytes=len(body),
+            sha256=hashlib.sha256(body).hexdigest(), parts=1, engine="mariabackup",
+            started_at=at, finished_at=at))
+
+    return [*fakes, await_backup, storage.verify_upload, storage.write_manifest,
+            storage.prune_backups]
+
+
+async def test_a_month_of_nightly_backups_keeps_the_retention_window(
+    env: WorkflowEnvironment, seaweed: SeaweedFS, s3_bucket: str,
+) -> None:
+    os.environ[S3_KEY_ENV], os.environ[S3_SECRET_ENV] = seaweed.access_key, seaweed.secret_key
+    location = S3Location(
+        bucket=s3_bucket, prefix="month", endpoint=seaweed.endpoint, force_path_style=True,
+        credentials=S3Credentials(access_key_id=CredentialRef(env=S3_KEY_ENV),
+                                  secret_access_key=CredentialRef(env=S3_SECRET_ENV)))
+    sc = Scenario()
+    shard = sc.topology.shards[1]
+    policy = BackupPolicy(destination=location, retention=Retention(retention_days=7))
+    # an abandoned upload prefix (no metadata.json): garbage once its grace period passed
+    stray = naming.backup_key("month", "demo", shard.keyspace, shard.shard, "20200101T000000Z")
+    seaweed.client().put_object(Bucket=s3_bucket, Key=stray, Body=b"partial")
+
+    queue = f"tq-{uuid.uuid4()}"
+    ids = []
+    async with Worker(env.client, task_queue=queue, workflows=[ShardBackupWorkflow],
+                      activities=_activities(sc, seaweed, s3_bucket),
+                      interceptors=[ErrorMappingInterceptor()]):
+        for _ in range(DAYS):
+            now = await env.get_current_time()
+            backup_id = naming.backup_id_for(now)
+            # The clock moves only by the explicit env.sleep below: auto-skipping would jump
+            # in the gaps between activities to whatever timeout comes next.
+            with env.auto_time_skipping_disabled():
+                result = await env.client.execute_workflow(
+                    names.SHARD_BACKUP,
+                    ShardBackupInput(cluster="demo", schedule="nightly", strategy="all",
+                                     backup_id=backup_id, shard=shard,
+                                     credentials=sc.topology.credentials, policy=policy),
+                    id=f"day-{backup_id}-{uuid.uuid4().hex[:6]}", task_queue=queue,
+                    result_type=ShardBackupResult)
+            assert result.outcome == Outcome.SUCCEEDED
+            ids.append(backup_id)
+            await env.sleep(timedelta(days=1))
+
+    kept = [m.backup_id for m in list_backups(location, "demo")]
+    # The last run pruned with "now" = day 29: days 23..29 are within 7 days.
+    assert kept == ids[-7:]
+    keys = [o["Key"] for o in seaweed.client().list_objects_v2(
+        Bucket=s3_bucket, Prefix="month/").get("Contents", [])]
+    assert stray not in keys, "the uncommitted prefix was garbage-collected"
+    assert len(keys) == 2 * 7, "each kept backup: its stream and its metadata.json"
