@@ -78,6 +78,31 @@ async def record(client: Client, out: Path) -> None:
         print("recorded", label)
 
 
+async def record_budget(env: WorkflowEnvironment, out: Path) -> None:
+    """Three shards through a budget of one: the ClusterBudget grants, queues and releases."""
+    from shardkeeper.workflows.cluster_budget import ClusterBudgetWorkflow
+
+    sc = Scenario(await_seconds=0.2)
+    queue = f"record-{uuid.uuid4()}"
+    inp = scenario_input().model_copy(update={
+        "cluster": "budgeted", "stagger_window_seconds": 0,
+        "policy": BackupPolicy(destination=S3Location(bucket="bucket"),
+                               max_concurrent_shards=1)})
+    # real time: waiting for a lease has no timer, auto-skipping would jump to timeouts
+    with env.auto_time_skipping_disabled():
+        async with Worker(env.client, task_queue=queue,
+                          workflows=[BackupRunWorkflow, ShardBackupWorkflow,
+                                     ClusterBudgetWorkflow],
+                          activities=sc.activities()):
+            await env.client.execute_workflow(
+                names.BACKUP_RUN, inp, id="shardkeeper/budgeted/nightly/run-recorded",
+                task_queue=queue, result_type=BackupRunResult)
+            budget = env.client.get_workflow_handle(naming.budget_workflow_id("budgeted"))
+            history = await budget.fetch_history()
+    (out / f"{names.CLUSTER_BUDGET}-three-holders.json").write_text(history.to_json())
+    print("recorded", names.CLUSTER_BUDGET)
+
+
 async def record_restores(client: Client, out: Path) -> None:
     """A restore that completes, and one whose shard fails and compensates (all or nothing)."""
     from restore.fakes import RestoreScenario
@@ -120,8 +145,12 @@ async def main() -> None:
     await register_search_attributes(env.client)
     try:
         # `record_histories.py restore` records only the restore histories
+        if sys.argv[1:] == ["budget"]:
+            await record_budget(env, HERE / "histories")
+            return
         if sys.argv[1:] != ["restore"]:
             await record(env.client, HERE / "histories")
+            await record_budget(env, HERE / "histories")
         await record_restores(env.client, HERE / "histories")
     finally:
         await env.shutdown()
