@@ -7,6 +7,9 @@ message and exit code 2 (fix the input) or 1 (try again); never a traceback unle
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -124,5 +127,23 @@ def worker(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Exits through ``os._exit`` after running the atexit handlers and flushing: the Temporal
+    SDK's native runtime can abort the interpreter during finalization (sdk-python#300),
+    which would turn a successful command into exit code -6.
+    """
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            code = exc.code
+        elif exc.code is not None:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    finally:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

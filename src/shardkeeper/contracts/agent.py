@@ -88,6 +88,23 @@ def stream_object_name(
     return name
 
 
+class SidecarRef(Contract):
+    """Where the backup stream comes from when the engine runs in the database pod's sidecar.
+
+    The TLS material is named by reference (a mounted file, an environment variable, or a
+    Kubernetes Secret key that the executor turns into one); it never travels in a request.
+    """
+
+    url: str
+    """The sidecar, ``https://host:port/backup``; its certificate must name ``host``."""
+    ca: CredentialRef
+    """PEM bundle of the CA that signed the sidecar's server certificate."""
+    cert: CredentialRef
+    """PEM client certificate, signed by the sidecar's client CA."""
+    key: CredentialRef
+    """PEM private key of ``cert``."""
+
+
 class AgentBackupRequest(Contract):
     """One backup of one instance into one object."""
 
@@ -112,6 +129,10 @@ class AgentBackupRequest(Contract):
     """Logical engine: databases to dump; empty means every non-system database."""
     compression: CompressionSpec | None = None
     encryption: EncryptionSpec | None = None
+    sidecar: SidecarRef | None = None
+    """Physical engines: pull the engine's stream from this sidecar over mTLS instead of
+    running the engine here (Kubernetes: only the database pod can read the datadir).
+    ``source`` still names the instance (its role selects the replica options)."""
 
 
 class BinlogPosition(Contract):

@@ -227,3 +227,11 @@ class ExecutorConfig(Contract):
     node_selector: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     """Added to the Job's pod template."""
+    sidecar_port: int | None = None
+    """Kubernetes: physical backups pull the engine's stream over mTLS from the
+    ``shardkeeper agent serve`` sidecar of the source pod, at
+    ``https://<instance host>:<sidecar_port>/backup``; None: the Job runs the engine itself."""
+    sidecar_tls_secret: str | None = None
+    """Secret with the backup Job's client certificate for the sidecar: keys ``tls.crt``,
+    ``tls.key`` and ``ca.crt`` (the CA of the sidecar's server certificate). Required with
+    ``sidecar_port``; the keys reach the agent through ``secretKeyRef`` variables only."""

@@ -9,6 +9,8 @@ Protocol: HTTPS; the client must present a certificate signed by the sidecar's c
 body made of frames, each ``1-byte type + 4-byte big-endian length + payload``:
 
 - ``D``: engine stdout (xbstream bytes), in order;
+- ``K``: keepalive, empty, sent while the engine is silent for a second (waiting for locks
+  or a replica's SQL thread) so the client can keep reporting progress;
 - ``S``: last frame, JSON ``{"ok": bool, "returncode": int, "message": str}``.
 
 The status travels in the body, not in HTTP trailers, because Python's ``http.client`` (and
@@ -27,6 +29,8 @@ import contextlib
 import http.client
 import io
 import json
+import os
+import select
 import shutil
 import ssl
 import struct
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,6 +52,8 @@ from shardkeeper.errors import EndpointUnavailable, EngineFailed
 
 DATA: Final = b"D"
 STATUS: Final = b"S"
+KEEPALIVE: Final = b"K"
+_KEEPALIVE_SECONDS: Final = 1.0
 _HEADER = struct.Struct(">cI")
 _CHUNK_BYTES: Final = 1024 * 1024
 _MESSAGE_TAIL_CHARS: Final = 2000
@@ -169,9 +176,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             stdout = process.stdout
-            assert isinstance(stdout, io.BufferedReader)
-            # read1: forward what the engine wrote without waiting for a full chunk
-            while chunk := stdout.read1(_CHUNK_BYTES):
+            assert stdout is not None
+            fd = stdout.fileno()
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            while True:
+                if not poller.poll(_KEEPALIVE_SECONDS * 1000):
+                    self._chunk(_HEADER.pack(KEEPALIVE, 0))
+                    continue
+                # raw reads: forward what the engine wrote without waiting for a full chunk
+                chunk = os.read(fd, _CHUNK_BYTES)
+                if not chunk:
+                    break
                 self._chunk(_HEADER.pack(DATA, len(chunk)) + chunk)
             code = process.wait()
             errors.seek(0)
@@ -189,11 +205,53 @@ class _Handler(BaseHTTPRequestHandler):
             process.kill()
             process.wait()
         finally:
+            if process.stdout is not None:
+                process.stdout.close()
             errors.close()
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::]:8443`` for IPv6) as an address tuple.
+
+    Raises:
+        ValueError: Not ``host:port`` with a numeric port.
+    """
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen must be host:port, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a pod's sidecar port
+
+
+def serve(config: SidecarConfig, address: tuple[str, int],
+          on_ready: Callable[[tuple[str, int]], None] | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (the main thread's loop of ``agent serve``).
+
+    Args:
+        config: What to back up and the TLS material.
+        address: Where to listen; port 0 picks a free one (``on_ready`` is told which).
+        on_ready: Called with the bound address once the socket listens.
+    """
+    import signal
+
+    server = SidecarServer(address, config)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        # shutdown() waits for serve_forever, which runs in this thread: ask from another.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if on_ready is not None:
+            bound = server.server_address
+            on_ready((str(bound[0]), int(bound[1])))
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 # ---------------------------------------------------------------------- client
@@ -203,10 +261,12 @@ class BackupStream(io.RawIOBase):
     """The engine's bytes from a sidecar; ``completed()`` says whether they are a backup."""
 
     def __init__(self, connection: http.client.HTTPSConnection,
-                 response: http.client.HTTPResponse) -> None:
+                 response: http.client.HTTPResponse,
+                 on_idle: Callable[[], None] | None = None) -> None:
         super().__init__()
         self._connection = connection
         self._response = response
+        self._on_idle = on_idle
         self._pending = b""
         self._left = 0
         self._status: dict[str, Any] | None = None
@@ -234,6 +294,11 @@ class BackupStream(io.RawIOBase):
         kind, length = _HEADER.unpack(header)
         if kind == DATA:
             self._left = length
+            return True
+        if kind == KEEPALIVE:
+            self._response.read(length)
+            if self._on_idle is not None:
+                self._on_idle()
             return True
         payload = self._response.read(length)
         self._status = json.loads(payload) if kind == STATUS else {"ok": False}
@@ -269,7 +334,7 @@ class BackupStream(io.RawIOBase):
 
 def open_backup_stream(
     url: str, ca: Path, cert: Path, key: Path, *, parallel: int = 2, replica: bool = False,
-    timeout_seconds: float = 300.0,
+    timeout_seconds: float = 300.0, on_idle: Callable[[], None] | None = None,
 ) -> BackupStream:
     """Start a backup in a sidecar and return its byte stream.
 
@@ -280,6 +345,7 @@ def open_backup_stream(
         parallel: Engine copy threads.
         replica: The source is a replica (``--slave-info --safe-slave-backup``).
         timeout_seconds: Socket timeout for connecting and for each read.
+        on_idle: Called on each keepalive (about once a second while the engine is silent).
 
     Raises:
         EndpointUnavailable: The sidecar is unreachable, busy, or refused the request.
@@ -303,4 +369,4 @@ def open_backup_stream(
             f"sidecar {url}: HTTP {response.status}: {text}",
             retry_after_seconds=float(retry) if retry else None,
         )
-    return BackupStream(connection, response)
+    return BackupStream(connection, response, on_idle)

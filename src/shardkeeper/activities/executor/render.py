@@ -19,10 +19,18 @@ How the agent contract (``base.py``) maps onto a pod:
   ``terminationMessagePolicy: FallbackToLogsOnError`` makes the kubelet use the log tail
   when the agent died without writing either file.
 - **Progress**: the agent's stdout JSON lines, read back from the pod log.
+- **Sidecar** (``ExecutorConfig.sidecar_port``): a physical backup request is rewritten
+  before rendering (:func:`attach_sidecar`) to name the source pod's ``agent serve`` sidecar
+  (``https://<source host>:<port>/backup``) and the client certificate as ``{secret: …}``
+  references into ``sidecar_tls_secret``, which then reach the pod like every other Secret
+  reference. The workflow builds the request without knowing the executor; delivering it
+  the way the pod can use is the executor's job. The Job then needs no access to the
+  datadir: the agent streams what the sidecar sends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -59,7 +67,10 @@ from shardkeeper.activities.executor.base import (
     REQUEST_FILE_ENV,
     JobSpec,
 )
-from shardkeeper.contracts.common import ExecutorConfig, SecretKeyRef
+from shardkeeper.contracts.agent import AgentBackupRequest, SidecarRef
+from shardkeeper.contracts.common import CredentialRef, ExecutorConfig, SecretKeyRef
+from shardkeeper.datapath.engines import ENGINES
+from shardkeeper.errors import JobRejected
 
 CONTAINER: Final = "agent"
 REQUEST_ANNOTATION: Final = "shardkeeper.io/request"
@@ -70,6 +81,9 @@ REQUEST_DIR: Final = "/etc/shardkeeper/request"
 OUTPUT_DIR: Final = "/var/run/shardkeeper"
 TERMINATION_LOG: Final = "/dev/termination-log"
 TERMINATION_LOG_ENV: Final = "SHARDKEEPER_TERMINATION_LOG"
+SIDECAR_PATH: Final = "/backup"
+SIDECAR_TLS_KEYS: Final = {"ca": "ca.crt", "cert": "tls.crt", "key": "tls.key"}
+"""SidecarRef field → key of ``ExecutorConfig.sidecar_tls_secret`` (kubernetes.io/tls + CA)."""
 SECRET_ENV_PREFIX: Final = "SHARDKEEPER_SECRET_"  # noqa: S105 - a variable name prefix
 # The kubelet keeps at most 4096 bytes of a termination message.
 TERMINATION_MESSAGE_MAX: Final = 4096
@@ -172,6 +186,50 @@ def pod_argv(argv: list[str], agent_command: tuple[str, ...]) -> list[str]:
     return list(argv)
 
 
+def _is_backup(argv: list[str]) -> bool:
+    """Whether ``argv`` runs ``… agent backup``."""
+    return any(argv[i : i + 2] == ["agent", "backup"] for i in range(len(argv) - 1))
+
+
+def attach_sidecar(spec: JobSpec, config: ExecutorConfig) -> JobSpec:
+    """``spec`` with its backup request pointed at the source pod's sidecar, when configured.
+
+    Only physical backups (an xbstream engine) change, and only when ``config.sidecar_port``
+    is set and the request names no sidecar yet; everything else is returned as it is.
+
+    Raises:
+        JobRejected: A sidecar is configured but no ``sidecar_tls_secret``, or the source
+            instance has no host to reach it at.
+    """
+    if config.sidecar_port is None or not _is_backup(spec.argv):
+        return spec
+    request = AgentBackupRequest.model_validate_json(spec.request_json)
+    engine = ENGINES.get(request.engine)
+    if request.sidecar is not None or engine is None or engine().format != "xbstream":
+        return spec
+    if not config.sidecar_tls_secret:
+        raise JobRejected(
+            f"job {spec.name}: executor.sidecarPort is set but no sidecarTlsSecret names "
+            "the backup Job's client certificate"
+        )
+    host = request.source.host
+    if not host:
+        raise JobRejected(
+            f"job {spec.name}: source instance {request.source.name} has no host, so its "
+            "sidecar cannot be reached (pod discovery sets it from the pod's IP or DNS name)"
+        )
+    refs = {
+        field: CredentialRef(secret=SecretKeyRef(name=config.sidecar_tls_secret, key=key))
+        for field, key in SIDECAR_TLS_KEYS.items()
+    }
+    address = f"[{host}]" if ":" in host else host  # an IPv6 pod IP
+    sidecar = SidecarRef(
+        url=f"https://{address}:{config.sidecar_port}{SIDECAR_PATH}", **refs
+    )
+    rewritten = request.model_copy(update={"sidecar": sidecar})
+    return dataclasses.replace(spec, request_json=rewritten.model_dump_json())
+
+
 def _secret_var(name: str, ref: SecretKeyRef) -> V1EnvVar:
     return V1EnvVar(
         name=name,
@@ -193,9 +251,11 @@ def render_job(spec: JobSpec, config: ExecutorConfig) -> V1Job:
 
     Raises:
         ValueError: ``config`` names no image.
+        JobRejected: See :func:`attach_sidecar`.
     """
     if not config.image:
         raise ValueError("the Kubernetes executor needs an image")
+    spec = attach_sidecar(spec, config)
     request_json, secret_refs = rewrite_secret_refs(spec.request_json)
     labels = {**encode_labels(spec.labels), **MANAGED_BY}
     raw_labels = json.dumps(spec.labels, sort_keys=True, separators=(",", ":"))
