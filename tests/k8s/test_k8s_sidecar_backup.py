@@ -220,3 +220,17 @@ def test_agent_serve_accepts_the_arguments_of_the_deploy_example() -> None:
                                                                           "PATH": "/usr/bin"})
     assert out.returncode == 0, out.stderr
     assert flags and all(f in out.stdout for f in flags), (flags, out.stdout)
+
+
+def test_schedule_yaml_turns_the_sidecar_on() -> None:
+    """sidecarPort/sidecarTlsSecret in a schedule's executor reach the executor config."""
+    from shardkeeper.spec.executor import ExecutorSpec, executor_config
+
+    spec = ExecutorSpec.model_validate({"kind": "kubernetes", "image": "sk:1",
+                                        "sidecarPort": 9443, "sidecarTlsSecret": "sk-tls"})
+    config = executor_config(spec)
+    assert (config.sidecar_port, config.sidecar_tls_secret) == (9443, "sk-tls")
+    with pytest.raises(ValueError, match="go together"):
+        ExecutorSpec.model_validate({"kind": "kubernetes", "image": "sk:1", "sidecarPort": 1})
+    with pytest.raises(ValueError, match="only for kind 'kubernetes'"):
+        ExecutorSpec.model_validate({"kind": "local", "sidecarPort": 9443})

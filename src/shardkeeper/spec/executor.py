@@ -14,7 +14,7 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _KUBERNETES_ONLY = (
     "namespace", "image", "image_pull_policy", "service_account_name", "kubeconfig",
     "context", "in_cluster", "agent_command", "backoff_limit", "ttl_seconds_after_finished",
-    "secret_env",
+    "secret_env", "sidecar_port", "sidecar_tls_secret",
 )
 
 
@@ -48,6 +48,12 @@ class ExecutorSpec(SpecModel):
     secret_env: dict[Annotated[str, Field(pattern=_ENV_NAME)], SecretKeySelector] = {}
     """Kubernetes: agent environment variables from Secret keys, so that ``{env: NAME}``
     credential references resolve inside the Job's pod."""
+    sidecar_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """Kubernetes: pull physical backups from the source pod's ``shardkeeper agent serve``
+    sidecar at ``https://<instance host>:<port>/backup`` (mutual TLS)."""
+    sidecar_tls_secret: str | None = None
+    """Kubernetes: Secret with the Job's client certificate (``tls.crt``, ``tls.key``,
+    ``ca.crt``); required with ``sidecarPort``."""
 
     @model_validator(mode="after")
     def _fields_of_kind(self) -> ExecutorSpec:
@@ -60,6 +66,8 @@ class ExecutorSpec(SpecModel):
                 raise ValueError("'jobsDir' is only for kind 'local'")
             if not self.image:
                 raise ValueError("kind 'kubernetes' needs 'image'")
+            if (self.sidecar_port is None) != (self.sidecar_tls_secret is None):
+                raise ValueError("'sidecarPort' and 'sidecarTlsSecret' go together")
         return self
 
 
@@ -109,4 +117,6 @@ def executor_config(
         tolerations=tuple(tolerations) if tolerations is not None else None,
         node_selector=node_selector or None,
         annotations=annotations or None,
+        sidecar_port=spec.sidecar_port,
+        sidecar_tls_secret=spec.sidecar_tls_secret,
     )
