@@ -62,9 +62,20 @@ def backup_prefix(prefix: str, cluster: str, keyspace: str, shard: str, backup_i
     return f"{shard_prefix(prefix, cluster, keyspace, shard)}{backup_id}/"
 
 
-def backup_key(prefix: str, cluster: str, keyspace: str, shard: str, backup_id: str) -> str:
-    """Key of the backup stream object."""
-    return backup_prefix(prefix, cluster, keyspace, shard, backup_id) + BACKUP_OBJECT
+def backup_key(
+    prefix: str,
+    cluster: str,
+    keyspace: str,
+    shard: str,
+    backup_id: str,
+    object_name: str = BACKUP_OBJECT,
+) -> str:
+    """Key of the backup stream object.
+
+    ``object_name`` is the stream's file name (``contracts.agent.stream_object_name``:
+    ``backup.xbstream``, ``backup.sql.zst.enc`` …); the default is the plain physical stream.
+    """
+    return backup_prefix(prefix, cluster, keyspace, shard, backup_id) + object_name
 
 
 def manifest_key(prefix: str, cluster: str, keyspace: str, shard: str, backup_id: str) -> str:

@@ -21,7 +21,7 @@ def list_(
     from shardkeeper.cli.app import run
     from shardkeeper.cli.output import emit
     from shardkeeper.control.backups import list_backups
-    from shardkeeper.spec.convert import s3_location
+    from shardkeeper.spec.convert import destination_of
     from shardkeeper.spec.load import load
     from shardkeeper.spec.schedule import BackupSchedule
 
@@ -29,7 +29,7 @@ def list_(
         import asyncio
 
         specs = load(filename)
-        locations = [s3_location(s.resource.spec.destination.s3) for s in specs.schedules
+        locations = [destination_of(s.resource.spec.destination) for s in specs.schedules
                      if isinstance(s.resource, BackupSchedule)]
         if not locations:
             from shardkeeper.errors import SpecInvalid

@@ -75,6 +75,7 @@ def describe_schedule(
 ) -> None:
     """Spec summary, paused or not, last and next run and last result per shard."""
     from shardkeeper.control import connect, status
+    from shardkeeper.datapath.store import describe_location
 
     async def go() -> None:
         client = await connect.connect(address, namespace)
@@ -101,7 +102,12 @@ def describe_schedule(
                  f"last run:    {_ts(s.last_run)}", f"next run:    {_ts(s.next_run)}"]
         if d.run_input:
             p = d.run_input.policy
-            lines += [f"destination: s3://{p.destination.bucket}/{p.destination.prefix}",
+            lines += [f"destination: {describe_location(p.destination)}",
+                      f"engine:      {p.engine}"
+                      + (f" ({', '.join(p.databases)})" if p.databases else "")
+                      + (f", {p.compression.algorithm} level {p.compression.level}"
+                         if p.compression else "")
+                      + (", encrypted (aes-256-gcm)" if p.encryption else ""),
                       "strategies:  " + ", ".join(
                           f"{st.name} ({st.scope.value}"
                           + (f" {st.keyspace}" if st.keyspace else "")

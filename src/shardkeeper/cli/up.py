@@ -46,7 +46,7 @@ async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile)
     from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
     from shardkeeper.control.stack.seaweedfs import SeaweedFS
     from shardkeeper.control.stack.temporal_server import TemporalDevServer
-    from shardkeeper.spec.convert import s3_location
+    from shardkeeper.spec.convert import destination_of
     from shardkeeper.spec.load import load
     from shardkeeper.spec.schedule import BackupSchedule
     from shardkeeper.spec.validate import check_references
@@ -95,7 +95,7 @@ async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile)
                 live.update(_table(await progress.snapshot(client, run), f"run {run.id}"))
             result = result_task.result()
             err.print(f"backup run finished in {time.monotonic() - t1:.1f}s")
-            locations = [s3_location(s.resource.spec.destination.s3) for s in specs.schedules
+            locations = [destination_of(s.resource.spec.destination) for s in specs.schedules
                          if isinstance(s.resource, BackupSchedule)]
             manifests = await asyncio.to_thread(list_backups, locations, cluster.cluster)
             emit([{"keyspace": m.keyspace, "shard": m.shard, "backup_id": m.backup_id,

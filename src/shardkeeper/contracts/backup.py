@@ -9,15 +9,15 @@ from typing import Any, Literal
 from shardkeeper.contracts.base import Contract
 from shardkeeper.contracts.common import (
     DatabaseCredentials,
+    Destination,
     ExecutorConfig,
     Instance,
-    S3Location,
     ShardTopology,
     Topology,
     TopologySource,
 )
 
-Engine = Literal["mariabackup"]
+Engine = Literal["mariabackup", "logical"]
 Target = Literal["prefer-replica", "primary"]
 ConcurrencyPolicy = Literal["Forbid", "Allow", "Replace"]
 
@@ -59,8 +59,14 @@ class Retention(Contract):
 class BackupPolicy(Contract):
     """Everything about how a shard is backed up, shared by all shards of a run."""
 
-    destination: S3Location
+    destination: Destination
     engine: Engine = "mariabackup"
+    databases: tuple[str, ...] = ()
+    """Logical engine: the databases to dump (empty: all of them)."""
+    compression: CompressionSpec | None = None
+    """Streaming compression of the backup stream; None stores it as the engine wrote it."""
+    encryption: EncryptionSpec | None = None
+    """Client-side AES-256-GCM encryption, the key by reference; None stores it in clear."""
     target: Target = "prefer-replica"
     max_replica_lag_seconds: int = 300
     executor: ExecutorConfig = ExecutorConfig()
@@ -274,7 +280,7 @@ class AwaitBackupHeartbeat(Contract):
 class VerifyUploadInput(Contract):
     """Input of ``verify_upload``."""
 
-    destination: S3Location
+    destination: Destination
     key: str
     expected_sha256: str
     expected_size_bytes: int
@@ -290,7 +296,7 @@ class VerifyUploadResult(Contract):
 class WriteManifestInput(Contract):
     """Input of ``write_manifest``."""
 
-    destination: S3Location
+    destination: Destination
     manifest: BackupManifest
 
 
@@ -318,7 +324,7 @@ class PruneJobsResult(Contract):
 class PruneBackupsInput(Contract):
     """Input of ``prune_backups``."""
 
-    destination: S3Location
+    destination: Destination
     cluster: str
     keyspace: str
     shard: str
@@ -334,9 +340,17 @@ class PruneBackupsResult(Contract):
     aborted_uploads: int = 0
 
 
-from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest  # noqa: E402
+from shardkeeper.contracts.agent import (  # noqa: E402
+    AgentBackupReport,
+    AgentBackupRequest,
+    CompressionSpec,
+    EncryptionSpec,
+)
 from shardkeeper.contracts.manifest import BackupManifest  # noqa: E402
 
+BackupPolicy.model_rebuild()
+BackupRunInput.model_rebuild()
+ShardBackupInput.model_rebuild()
 LaunchBackupInput.model_rebuild()
 AwaitBackupResult.model_rebuild()
 WriteManifestInput.model_rebuild()

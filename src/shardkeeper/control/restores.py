@@ -37,7 +37,7 @@ from shardkeeper.contracts.restore import (
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.base import parse_duration
 from shardkeeper.spec.cluster import Cluster
-from shardkeeper.spec.convert import credential_ref, s3_location
+from shardkeeper.spec.convert import credential_ref, destination_of, s3_location
 from shardkeeper.spec.load import parse_document
 from shardkeeper.spec.restore import Restore
 from shardkeeper.spec.schedule import BackupSchedule
@@ -101,7 +101,7 @@ def source_location(docs: Documents, cluster: str, schedule: str | None) -> Dest
         what = f"BackupSchedule {schedule!r}" if schedule else "exactly one BackupSchedule"
         raise SpecInvalid(f"restore of cluster {cluster!r}: the files hold {len(mine)} matching "
                           f"schedules; name {what} or give the object store location (s3)")
-    return s3_location(mine[0].spec.destination.s3)
+    return destination_of(mine[0].spec.destination)
 
 
 def input_of(restore: Restore, docs: Documents) -> RestoreInput:

@@ -145,3 +145,62 @@ def root_of(location: Destination) -> str:
     """The key prefix every backup of ``location`` lives under (``""`` or ``"prefix/"``)."""
     prefix = location.prefix.strip("/")
     return f"{prefix}/" if prefix else ""
+
+
+def describe_location(location: Destination) -> str:
+    """Where ``location`` is, for messages and listings (never a credential; opens nothing)."""
+    prefix = location.prefix.strip("/")
+    if isinstance(location, FilesystemLocation):
+        return f"{location.path.rstrip('/')}/{prefix}" if prefix else location.path
+    return f"s3://{location.bucket}/{prefix}" if prefix else f"s3://{location.bucket}"
+
+
+def preflight(location: Destination) -> None:
+    """Check cheaply, before anything is scheduled, that backups can be written to ``location``.
+
+    S3: HeadBucket and a one-key listing with the configured credentials
+    (:func:`shardkeeper.datapath.s3.preflight`). Filesystem: the directory exists, is a
+    directory, and a file can be created and removed in it (a real write, since permission
+    bits lie on NFS and for root). Only meaningful where the agent runs (the local executor):
+    a Kubernetes Job sees its own volume.
+
+    Raises:
+        SpecInvalid: A credential reference cannot be resolved.
+        AccessDenied: The credentials were refused, or the directory is not writable.
+        BucketMissing: The bucket or the directory does not exist.
+        EndpointUnavailable: The endpoint cannot be reached.
+        PermanentError: The path is not a directory.
+    """
+    if isinstance(location, S3Location):
+        from shardkeeper.datapath.s3 import preflight as s3_preflight
+
+        s3_preflight(location)
+        return
+    _filesystem_preflight(location)
+
+
+def _filesystem_preflight(location: FilesystemLocation) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from shardkeeper.errors import AccessDenied, BucketMissing, PermanentError, TemporaryError
+
+    root = Path(location.path)
+    if not root.exists():
+        raise BucketMissing(
+            f"filesystem destination {root} does not exist; create the directory or mount "
+            "the volume there (the agent writes below it)"
+        )
+    if not root.is_dir():
+        raise PermanentError(f"filesystem destination {root} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".shardkeeper-preflight-", dir=root)
+        os.close(fd)
+        os.unlink(probe)
+    except PermissionError:
+        raise AccessDenied(f"filesystem destination {root} is not writable") from None
+    except OSError as exc:
+        raise TemporaryError(
+            f"filesystem destination {root} cannot be written: {exc.strerror}"
+        ) from None

@@ -8,9 +8,9 @@ backs up to where the nightly backups go.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import AfterValidator, model_validator
 
 from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel
 from shardkeeper.spec.cluster import ShardName
@@ -18,7 +18,14 @@ from shardkeeper.spec.destination import DestinationSpec
 from shardkeeper.spec.executor import ExecutorSpec
 from shardkeeper.spec.flags import ExtraFlags
 from shardkeeper.spec.pod import PodSettingsSpec
-from shardkeeper.spec.schedule import JobTimeout, RetentionSpec
+from shardkeeper.spec.schedule import (
+    CompressionSpec,
+    EncryptionSpec,
+    Engine,
+    JobTimeout,
+    RetentionSpec,
+    database_name,
+)
 
 
 class BackupSpec(PodSettingsSpec):
@@ -32,7 +39,11 @@ class BackupSpec(PodSettingsSpec):
     schedule: Name | None = None
     """BackupSchedule whose destination, engine, target, retention ... are the defaults."""
     destination: DestinationSpec | None = None
-    engine: Literal["mariabackup"] | None = None
+    engine: Engine | None = None
+    databases: list[Annotated[str, AfterValidator(database_name)]] | None = None
+    """Logical engine only: the databases to dump."""
+    compression: CompressionSpec | None = None
+    encryption: EncryptionSpec | None = None
     target: Literal["prefer-replica", "primary"] | None = None
     max_replica_lag: Duration | None = None
     job_timeout: JobTimeout | None = None

@@ -10,6 +10,8 @@ from typing import Any
 from croniter import croniter
 
 from shardkeeper import naming
+from shardkeeper.contracts.agent import CompressionSpec as CompressionContract
+from shardkeeper.contracts.agent import EncryptionSpec as EncryptionContract
 from shardkeeper.contracts.backup import (
     BackupPolicy,
     BackupRunInput,
@@ -20,6 +22,8 @@ from shardkeeper.contracts.backup import (
 from shardkeeper.contracts.common import (
     CredentialRef,
     DatabaseCredentials,
+    Destination,
+    FilesystemLocation,
     Instance,
     Role,
     S3Credentials,
@@ -33,14 +37,17 @@ from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.backup import Backup
 from shardkeeper.spec.base import ValueFrom, parse_duration
 from shardkeeper.spec.cluster import Cluster
-from shardkeeper.spec.destination import S3Spec
+from shardkeeper.spec.destination import DestinationSpec, S3Spec
 from shardkeeper.spec.executor import executor_config
 from shardkeeper.spec.load import Loaded, SpecSet
 from shardkeeper.spec.pod import PodSettingsSpec
 from shardkeeper.spec.schedule import (
     BackupSchedule,
     BackupScheduleSpec,
+    CompressionSpec,
+    EncryptionSpec,
     RetentionSpec,
+    check_databases,
     cron_line,
     frequency_seconds,
     job_timeout_seconds,
@@ -77,6 +84,31 @@ def s3_location(spec: S3Spec) -> S3Location:
         ca_bundle=spec.ca_bundle,
         insecure_skip_verify=spec.insecure_skip_verify,
     )
+
+
+def destination_of(spec: DestinationSpec) -> Destination:
+    """The destination contract of a spec: its S3 bucket or its directory."""
+    if spec.filesystem is not None:
+        return FilesystemLocation(
+            path=spec.filesystem.path, prefix=spec.filesystem.prefix.strip("/")
+        )
+    if spec.s3 is None:  # pragma: no cover - the spec requires exactly one
+        raise ValueError("destination needs 's3' or 'filesystem'")
+    return s3_location(spec.s3)
+
+
+def compression_of(spec: CompressionSpec | None) -> CompressionContract | None:
+    """The compression contract of a spec (None: store the stream as the engine wrote it)."""
+    if spec is None:
+        return None
+    return CompressionContract(algorithm=spec.algorithm, level=spec.level)
+
+
+def encryption_of(spec: EncryptionSpec | None) -> EncryptionContract | None:
+    """The encryption contract of a spec: the key by reference only."""
+    if spec is None:
+        return None
+    return EncryptionContract(key=credential_ref(spec.key_from))
 
 
 def topology_of(cluster: Cluster) -> Topology:
@@ -201,8 +233,11 @@ def _retention(spec: RetentionSpec) -> Retention:
 def policy_of(spec: BackupScheduleSpec) -> BackupPolicy:
     """The BackupPolicy contract of a schedule."""
     return BackupPolicy(
-        destination=s3_location(spec.destination.s3),
+        destination=destination_of(spec.destination),
         engine=spec.engine,
+        databases=tuple(spec.databases or ()),
+        compression=compression_of(spec.compression),
+        encryption=encryption_of(spec.encryption),
         target=spec.target,
         max_replica_lag_seconds=parse_duration(spec.max_replica_lag),
         executor=executor_config(
@@ -291,9 +326,22 @@ def backup_policy_of(backup: Loaded, specs: SpecSet) -> BackupPolicy:
         )
     own: dict[str, Any] = {}
     if spec.destination is not None:
-        own["destination"] = s3_location(spec.destination.s3)
+        own["destination"] = destination_of(spec.destination)
     if spec.engine is not None:
         own["engine"] = spec.engine
+        if spec.engine != (base.engine if base else "mariabackup"):
+            own["databases"] = ()  # the schedule's database list belongs to its engine
+    if spec.databases is not None:
+        engine = spec.engine or (base.engine if base else "mariabackup")
+        try:
+            check_databases(engine, spec.databases)
+        except ValueError as err:
+            raise SpecInvalid(f"{backup.where}: spec.databases: {err}") from None
+        own["databases"] = tuple(spec.databases)
+    if spec.compression is not None:
+        own["compression"] = compression_of(spec.compression)
+    if spec.encryption is not None:
+        own["encryption"] = encryption_of(spec.encryption)
     if spec.target is not None:
         own["target"] = spec.target
     if spec.max_replica_lag is not None:

@@ -1,4 +1,5 @@
-"""Where backups go: an S3-compatible bucket and prefix, credentials by reference."""
+"""Where backups go: an S3-compatible bucket and prefix (credentials by reference), or a
+directory on a mounted volume."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, model_validator
 
 from shardkeeper.spec.base import SpecModel, ValueFrom
 
@@ -57,7 +58,35 @@ class S3Spec(SpecModel):
     insecure_skip_verify: bool = False
 
 
-class DestinationSpec(SpecModel):
-    """Backup destination (one kind for now: s3)."""
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(
+            f"invalid path {value!r}: use an absolute directory such as /var/backups/shardkeeper"
+        )
+    return value
 
-    s3: S3Spec
+
+class FilesystemSpec(SpecModel):
+    """A directory (a mounted volume) holding backups in the object-store layout."""
+
+    path: Annotated[str, AfterValidator(_absolute_path)]
+    """Absolute directory; the agent creates it when missing."""
+    prefix: str = ""
+
+
+DESTINATION_KINDS = "'s3' (an S3-compatible bucket) or 'filesystem' (a directory path)"
+
+
+class DestinationSpec(SpecModel):
+    """Backup destination: exactly one of ``s3`` or ``filesystem``."""
+
+    s3: S3Spec | None = None
+    filesystem: FilesystemSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DestinationSpec:
+        kinds = [k for k in ("s3", "filesystem") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            got = "both" if kinds else "neither"
+            raise ValueError(f"set exactly one of {DESTINATION_KINDS}; got {got}")
+        return self

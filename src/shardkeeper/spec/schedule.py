@@ -7,9 +7,24 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel, parse_duration
+from shardkeeper.spec.base import (
+    API_VERSION,
+    Duration,
+    Metadata,
+    Name,
+    SpecModel,
+    ValueFrom,
+    parse_duration,
+)
 from shardkeeper.spec.cluster import ShardName
 from shardkeeper.spec.destination import DestinationSpec
 from shardkeeper.spec.executor import ExecutorSpec
@@ -115,17 +130,89 @@ class RetentionSpec(SpecModel):
     retention_days: Annotated[int, Field(ge=1)] = 7
 
 
+MIN_ZSTD_LEVEL = 1
+MAX_ZSTD_LEVEL = 19
+ENGINES = ("mariabackup", "logical")
+Engine = Literal["mariabackup", "logical"]
+_DB_NAME = re.compile(r"^[^/\\.\x00`]{1,64}$")
+
+
+def _zstd_level(value: int) -> int:
+    if not MIN_ZSTD_LEVEL <= value <= MAX_ZSTD_LEVEL:
+        raise ValueError(
+            f"invalid zstd level {value}: use {MIN_ZSTD_LEVEL} (fastest) to "
+            f"{MAX_ZSTD_LEVEL} (smallest)"
+        )
+    return value
+
+
+def database_name(value: str) -> str:
+    if not _DB_NAME.match(value):
+        raise ValueError(
+            f"invalid database name {value!r}: 1 to 64 characters without '/', '\\', '.', "
+            "'`' or NUL"
+        )
+    return value
+
+
+class CompressionSpec(SpecModel):
+    """Streaming compression of the backup stream (before encryption)."""
+
+    algorithm: Literal["zstd"] = "zstd"
+    level: Annotated[int, AfterValidator(_zstd_level)] = 1
+    """1 (fastest, the default) to 19 (smallest)."""
+
+
+class EncryptionSpec(SpecModel):
+    """Client-side encryption of the stored stream: AES-256-GCM in authenticated chunks."""
+
+    key_from: ValueFrom
+    """32 random bytes, base64-encoded, by reference (``{env|file|secret}``); recorded in
+    metadata.json by key id only, never the key."""
+
+
 class BackupPolicySpec(PodSettingsSpec):
     """How a shard is backed up: shared by BackupSchedule and Backup."""
 
     destination: DestinationSpec
-    engine: Literal["mariabackup"] = "mariabackup"
+    engine: Engine = "mariabackup"
+    """mariabackup (physical, the default) or logical (mariadb-dump)."""
+    databases: list[Annotated[str, AfterValidator(database_name)]] | None = None
+    """Logical engine only: the databases to dump (unset: all but the system ones)."""
+    compression: CompressionSpec | None = None
+    encryption: EncryptionSpec | None = None
     target: Literal["prefer-replica", "primary"] = "prefer-replica"
     max_replica_lag: Duration = "5m"
     job_timeout: JobTimeout | None = None
     """Measured from the real start of the backup; unset or -1 disables."""
     retention: RetentionSpec = RetentionSpec()
     executor: ExecutorSpec = ExecutorSpec()
+
+    @field_validator("databases")
+    @classmethod
+    def _databases_need_logical(
+        cls, value: list[str] | None, info: ValidationInfo
+    ) -> list[str] | None:
+        # ``engine`` is declared first, so it is validated (or failed) already
+        check_databases(info.data.get("engine", "mariabackup"), value)
+        return value
+
+
+def check_databases(engine: str | None, databases: list[str] | None) -> None:
+    """``databases`` is for the logical engine only, and never an empty list.
+
+    Raises:
+        ValueError: naming the fields and the accepted values.
+    """
+    if databases is None:
+        return
+    if engine != "logical":
+        raise ValueError(
+            f"'databases' needs engine 'logical' (got engine {engine or 'mariabackup'!r}); "
+            "mariabackup always backs up every database"
+        )
+    if not databases:
+        raise ValueError("'databases' must name at least one database; omit it to dump all")
 
 
 class BackupScheduleSpec(BackupPolicySpec):

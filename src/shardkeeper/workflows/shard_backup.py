@@ -18,7 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from shardkeeper import naming
     from shardkeeper.contracts import names
-    from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest
+    from shardkeeper.contracts.agent import (
+        AgentBackupReport,
+        AgentBackupRequest,
+        stream_object_name,
+    )
     from shardkeeper.contracts.backup import (
         AwaitBackupInput,
         AwaitBackupResult,
@@ -139,6 +143,9 @@ class ShardBackupWorkflow:
         key = naming.backup_key(
             inp.policy.destination.prefix, inp.cluster, inp.shard.keyspace, inp.shard.shard,
             inp.backup_id,
+            stream_object_name(
+                inp.policy.engine, inp.policy.compression, inp.policy.encryption
+            ),
         )
         # The lease covers everything that moves bytes: the backup and its re-read.
         async with self._lease(inp):
@@ -268,6 +275,9 @@ class ShardBackupWorkflow:
             destination=inp.policy.destination,
             key=key,
             engine=inp.policy.engine,
+            databases=list(inp.policy.databases),
+            compression=inp.policy.compression,
+            encryption=inp.policy.encryption,
         )
         last_error: ActivityError | None = None
         previous: list[str] = []
