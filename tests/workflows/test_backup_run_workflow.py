@@ -199,3 +199,16 @@ async def test_allow_does_not_look_for_previous_backups(env: WorkflowEnvironment
     result, _ = await run_scenario(env.client, sc, run_input(policy=policy))
     assert {s.outcome for s in result.shards} == {Outcome.SUCCEEDED}
     assert sc.names_called(names.FIND_RUNNING_BACKUPS) == []
+
+
+async def test_strategy_extra_flags_reach_the_agent_request(env: WorkflowEnvironment) -> None:
+    sc = Scenario()
+    inp = run_input(strategies=(
+        StrategyPlan(name="tuned", scope=Scope.KEYSPACE, keyspace="customer",
+                     extra_flags={"use-memory": "64M"}),
+        StrategyPlan(name="plain", scope=Scope.SHARD, keyspace="commerce", shard="-"),
+    ))
+    await run_scenario(env.client, sc, inp)
+    flags = {launch.request.shard: launch.request.extra_flags
+             for launch in sc.names_called(names.LAUNCH_BACKUP)}
+    assert flags == {"-80": {"use-memory": "64M"}, "80-": {"use-memory": "64M"}, "-": {}}

@@ -24,6 +24,7 @@ from shardkeeper.contracts.backup import (
     ReplicaHealth,
 )
 from shardkeeper.contracts.common import DatabaseCredentials, Instance, Role
+from shardkeeper.datapath import catalog
 from shardkeeper.datapath.credentials import resolve
 from shardkeeper.errors import AccessDenied, NoHealthySource
 
@@ -110,6 +111,13 @@ def check_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
     reason = None
     if broken:
         reason = "; ".join(f"replica {r.instance}: {r.reason}" for r in broken)
+    elif inp.require_backup_in is not None and not catalog.list_backups(
+        inp.require_backup_in, inp.cluster, inp.shard.keyspace, inp.shard.shard
+    ):
+        return CheckShardReadinessResult(
+            ready=False, primary=primary.name, server_version=version, replicas=replicas,
+            reason=f"shard {label} has no committed backup yet and allowFirstBackup is false",
+        )
     return CheckShardReadinessResult(
         ready=not broken, reason=reason, primary=primary.name, server_version=version,
         replicas=replicas,

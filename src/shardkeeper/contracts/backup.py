@@ -82,6 +82,8 @@ class BackupPolicy(Contract):
     """Cluster-wide budget of shard backups running at once (across schedules)."""
     starting_deadline_seconds: int | None = None
     """Catch-up window: a run missed by more than this (worker or server down) is skipped."""
+    allow_first_backup: bool = True
+    """Physical engines: False skips a shard that has no committed backup yet."""
     resources: dict[str, dict[str, str]] = {}
     """Kubernetes executor: ``{"requests": {"cpu": "500m"}, "limits": {...}}``."""
     affinity: dict[str, Any] | None = None
@@ -120,6 +122,8 @@ class ShardBackupInput(Contract):
     credentials: DatabaseCredentials
     policy: BackupPolicy
     offset_seconds: int = 0
+    extra_flags: dict[str, str] = {}
+    """The strategy's options for the backup engine (validated by the spec)."""
 
 
 class ShardBackupResult(Contract):
@@ -199,6 +203,10 @@ class CheckShardReadinessInput(Contract):
     shard: ShardTopology
     credentials: DatabaseCredentials
     max_replica_lag_seconds: int = 300
+    require_backup_in: Destination | None = None
+    """When set, the shard is ready only if a committed backup of it exists there
+    (``allowFirstBackup: false``)."""
+    cluster: str | None = None
 
 
 class ReplicaHealth(Contract):

@@ -252,6 +252,7 @@ def policy_of(spec: BackupScheduleSpec) -> BackupPolicy:
         concurrency_policy=spec.concurrency_policy,
         max_concurrent_shards=spec.max_concurrent_shards,
         starting_deadline_seconds=spec.starting_deadline_seconds,
+        allow_first_backup=spec.allow_first_backup,
         **_pod_settings(spec),
     )
 

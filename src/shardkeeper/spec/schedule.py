@@ -187,6 +187,9 @@ class BackupPolicySpec(PodSettingsSpec):
     """Measured from the real start of the backup; unset or -1 disables."""
     retention: RetentionSpec = RetentionSpec()
     executor: ExecutorSpec = ExecutorSpec()
+    allow_first_backup: bool = True
+    """Physical engines: back up a shard that has no committed backup yet. False: such a
+    shard is skipped until one exists (as vtbackup's --allow_first_backup=false)."""
 
     @field_validator("databases")
     @classmethod

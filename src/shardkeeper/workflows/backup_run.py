@@ -82,6 +82,7 @@ class BackupRunWorkflow:
                 for t in targets}
         offsets = stagger.offsets(keys.values(), inp.stagger_window_seconds)
         shard_of = {(s.keyspace, s.shard): s for s in topology.shards}
+        flags = {s.name: s.extra_flags for s in inp.strategies}
         self._progress = BackupRunProgress(backup_id=backup_id, skipped=tuple(skipped))
         planned: list[PlannedShard] = []
 
@@ -108,6 +109,7 @@ class BackupRunWorkflow:
                     credentials=topology.credentials,
                     policy=inp.policy,
                     offset_seconds=offset,
+                    extra_flags=dict(flags.get(target.strategy, {})),
                 ),
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,

@@ -125,6 +125,9 @@ class ShardBackupWorkflow:
                 shard=inp.shard,
                 credentials=inp.credentials,
                 max_replica_lag_seconds=inp.policy.max_replica_lag_seconds,
+                require_backup_in=None if self._first_backup_allowed(inp)
+                else inp.policy.destination,
+                cluster=inp.cluster,
             ),
             result_type=CheckShardReadinessResult,
             **policies.READINESS.options(),
@@ -209,6 +212,11 @@ class ShardBackupWorkflow:
             manifest_key=written.key,
         ))
 
+    @staticmethod
+    def _first_backup_allowed(inp: ShardBackupInput) -> bool:
+        # A logical dump seeds nothing, so the "initial backup" rule is for physical engines.
+        return inp.policy.allow_first_backup or inp.policy.engine == "logical"
+
     async def _previous_backups(self, inp: ShardBackupInput) -> tuple[str, ...]:
         """Running backups of this schedule's shard from earlier slots (Allow: not looked up)."""
         if inp.policy.concurrency_policy == "Allow":
@@ -275,6 +283,7 @@ class ShardBackupWorkflow:
             destination=inp.policy.destination,
             key=key,
             engine=inp.policy.engine,
+            extra_flags=dict(inp.extra_flags),
             databases=list(inp.policy.databases),
             compression=inp.policy.compression,
             encryption=inp.policy.encryption,
