@@ -107,39 +107,33 @@ def _saturated(pref: Mapping[StaggerKey, int], n_slots: int) -> dict[StaggerKey,
     return result
 
 
-def slots(
-    keys: Iterable[StaggerKey], n_slots: int, *, legacy_greedy: bool = False
-) -> dict[StaggerKey, int]:
+def slots(keys: Iterable[StaggerKey], n_slots: int) -> dict[StaggerKey, int]:
     """Slot index (0 <= slot < n_slots) of every key; see the module docstring.
 
     Args:
         keys: the keys (duplicates are ignored).
         n_slots: how many slots the window has.
-        legacy_greedy: the first release's rule (linear probing in hash order, which can
-            move many shards when one is added). Only for replaying BackupRun histories
-            recorded before ordered probing: the workflow chooses it with
-            ``workflow.patched``, since the offsets are computed inside the workflow.
     """
     pref = {k: k.digest() % n_slots for k in set(keys)}
-    if len(pref) < n_slots and not legacy_greedy:
+    if len(pref) < n_slots:
         return _ordered(pref, n_slots)
     return _saturated(pref, n_slots)
 
 
-def offsets(
-    keys: Iterable[StaggerKey], window_seconds: int, *, legacy_greedy: bool = False
-) -> Mapping[StaggerKey, int]:
+def offsets(keys: Iterable[StaggerKey], window_seconds: int) -> Mapping[StaggerKey, int]:
     """Offset in seconds (0 <= offset < window) for every key.
 
     Args:
         keys: the shards of one cluster planned together (duplicates are ignored).
         window_seconds: the stagger window, usually the schedule's period; 0 or less puts
             every shard at offset 0.
-        legacy_greedy: see ``slots``.
+
+    The offsets are computed inside the BackupRun workflow: changing this algorithm changes
+    recorded histories, so it needs ``workflow.patched`` once runs exist in the wild.
     """
     unique = set(keys)
     if window_seconds <= 0:
         return {k: 0 for k in unique}
     width = slot_seconds(window_seconds)
-    chosen = slots(unique, slot_count(window_seconds), legacy_greedy=legacy_greedy)
+    chosen = slots(unique, slot_count(window_seconds))
     return {k: s * width for k, s in chosen.items()}

@@ -119,18 +119,3 @@ def test_known_offsets_do_not_change_between_releases() -> None:
     assert {k.shard: v for k, v in offsets(ks, 6 * 3600).items()} == {
         "-": 3480, "80-": 15360, "-80": 19860,
     }
-
-
-def test_legacy_greedy_is_the_first_release_rule() -> None:
-    # kept so BackupRun histories recorded before ordered probing still replay
-    ks = [StaggerKey("demo", "ks", f"{i:x}-", "all") for i in range(30)]
-    legacy = slots(ks, 40, legacy_greedy=True)
-    assert len(set(legacy.values())) == 30
-    pref = {k: k.digest() % 40 for k in ks}
-    taken: set[int] = set()
-    for k in sorted(ks, key=lambda k: (k.digest(), k)):
-        s = pref[k]
-        while s in taken:
-            s = (s + 1) % 40
-        taken.add(s)
-        assert legacy[k] == s
