@@ -187,7 +187,13 @@ async def test_a_fault_at_any_step_leaves_the_target_exactly_as_it_was(
     assert cluster.table_checksums(primary) == sums
     cluster.wait_replicas_caught_up()
     assert cluster.table_checksums(replica) == sums
-    status = cluster.slave_status(replica)
+    # The IO thread may still be between reconnect attempts (MASTER_CONNECT_RETRY=1) if the
+    # replica was unfenced a moment before its primary came back: give it a few retries.
+    for _ in range(60):
+        status = cluster.slave_status(replica)
+        if status["Slave_IO_Running"] == "Yes":
+            break
+        await asyncio.sleep(0.5)
     assert (status["Slave_IO_Running"], status["Slave_SQL_Running"]) == ("Yes", "Yes")
     assert leftovers(primary) == [] and leftovers(replica) == []
     # and independently of the workflow: at rest, the datadir equals the reference
