@@ -31,14 +31,7 @@ from shardkeeper.contracts import names
 from shardkeeper.spec.base import parse_duration
 from shardkeeper.spec.convert import run_input
 from shardkeeper.spec.load import Loaded, SpecSet
-from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec
-
-# Temporal parses cron lines itself; macros are spelled out so every server version agrees.
-_MACROS = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec, cron_line
 
 
 @dataclass(frozen=True)
@@ -57,7 +50,8 @@ def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
             intervals=[ScheduleIntervalSpec(every=timedelta(seconds=parse_duration(spec.frequency)))]
         )
     cron = spec.schedule or ""
-    return ScheduleSpec(cron_expressions=[_MACROS.get(cron, cron)], time_zone_name=spec.time_zone)
+    # Macros are spelled out (cron_line) so every Temporal server version parses them alike.
+    return ScheduleSpec(cron_expressions=[cron_line(cron)], time_zone_name=spec.time_zone)
 
 
 def build_schedule(loaded: Loaded, specs: SpecSet, task_queue: str) -> Schedule:

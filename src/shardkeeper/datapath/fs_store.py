@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from typing import IO
 import structlog
 
 from shardkeeper.contracts.common import FilesystemLocation
-from shardkeeper.datapath.store import UploadedPart, UploadFilter
+from shardkeeper.datapath.store import PartLedger, UploadedPart, UploadFilter
 from shardkeeper.errors import (
     AccessDenied,
     BackupNotFound,
@@ -71,7 +70,7 @@ def _final_of_partial(partial: Path) -> Path | None:
     return partial.with_name(base) if dot and base else None
 
 
-class FileUpload:
+class FileUpload(PartLedger):
     """One stream written as numbered parts into a temp file, renamed on completion.
 
     Parts are written in submission order by one background thread (order is the file's
@@ -86,16 +85,8 @@ class FileUpload:
         self._partial: Path | None = None
         self._handle: IO[bytes] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sk-fswrite")
-        self._lock = threading.Lock()
+        super().__init__()
         self._futures: list[Future[UploadedPart]] = []
-        self._done: list[UploadedPart] = []
-        self.error: BaseException | None = None
-
-    @property
-    def parts_uploaded(self) -> int:
-        """Parts written so far."""
-        with self._lock:
-            return len(self._done)
 
     def submit(self, number: int, body: bytearray, on_done: Callable[[], None]) -> None:
         """Append part ``number`` in the background."""
@@ -123,20 +114,6 @@ class FileUpload:
                 written += self._handle.write(view[written:]) or 0
         return UploadedPart(number=number, etag="", size=len(body))
 
-    def _finished(self, future: Future[UploadedPart], on_done: Callable[[], None]) -> None:
-        try:
-            if future.cancelled():
-                return
-            exc = future.exception()
-            with self._lock:
-                if exc is not None:
-                    if self.error is None:
-                        self.error = exc
-                else:
-                    self._done.append(future.result())
-        finally:
-            on_done()
-
     def raise_if_failed(self) -> None:
         """Raise the classified error of the first failed write, if any."""
         if self.error is not None:
@@ -162,8 +139,7 @@ class FileUpload:
             raise _error(exc, self._final) from exc
         self._handle = None
         log.info("fs.completed", path=str(self._final))
-        with self._lock:
-            return sorted(self._done, key=lambda p: p.number)
+        return self._parts_in_order()
 
     def abort(self) -> None:
         """Stop writing and delete the temp file (errors are logged: this runs on failure)."""

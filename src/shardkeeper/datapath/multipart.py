@@ -9,7 +9,6 @@ the engine, hash, or decide whether a backup is good; the caller decides between
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -19,7 +18,7 @@ import structlog
 
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.datapath.s3 import S3Client, location_error
-from shardkeeper.datapath.store import UploadedPart
+from shardkeeper.datapath.store import PartLedger, UploadedPart
 from shardkeeper.errors import PermanentError
 
 log = structlog.get_logger(__name__)
@@ -87,7 +86,7 @@ class PartPlan:
         return sum(self.size_of(n) for n in range(1, MAX_PARTS + 1))
 
 
-class MultipartUpload:
+class MultipartUpload(PartLedger):
     """One multipart upload of one key, with at most ``max_in_flight`` parts being sent.
 
     The upload is created lazily with the first part, so a run that fails before producing
@@ -106,16 +105,8 @@ class MultipartUpload:
         self.key = key
         self.upload_id: str | None = None
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="sk-part")
-        self._lock = threading.Lock()
+        super().__init__()
         self._futures: list[Future[UploadedPart]] = []
-        self._done: list[UploadedPart] = []
-        self.error: BaseException | None = None
-
-    @property
-    def parts_uploaded(self) -> int:
-        """Parts acknowledged so far."""
-        with self._lock:
-            return len(self._done)
 
     def submit(
         self, number: int, body: bytearray, on_done: Callable[[], None]
@@ -161,20 +152,6 @@ class MultipartUpload:
         )
         return UploadedPart(number=number, etag=response["ETag"], size=len(body))
 
-    def _finished(self, future: Future[UploadedPart], on_done: Callable[[], None]) -> None:
-        try:
-            if future.cancelled():
-                return
-            exc = future.exception()
-            with self._lock:
-                if exc is not None:
-                    if self.error is None:
-                        self.error = exc
-                else:
-                    self._done.append(future.result())
-        finally:
-            on_done()
-
     def raise_if_failed(self) -> None:
         """Raise the classified error of the first failed part, if any."""
         if self.error is not None:
@@ -190,8 +167,7 @@ class MultipartUpload:
             if not future.cancelled():
                 future.exception()  # waits; the error itself is recorded by _finished
         self.raise_if_failed()
-        with self._lock:
-            return sorted(self._done, key=lambda part: part.number)
+        return self._parts_in_order()
 
     def complete(self) -> list[UploadedPart]:
         """Wait for the parts and complete the upload (parts in ascending order).

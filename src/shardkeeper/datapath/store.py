@@ -12,7 +12,9 @@ Incomplete uploads are invisible to :meth:`Store.iter_objects` in both, and swep
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -27,6 +29,43 @@ class UploadedPart:
     number: int
     etag: str
     size: int
+
+
+class PartLedger:
+    """Thread-safe record of finished part writes, shared by every ``Upload``.
+
+    Parts finish on pool threads; the first failure is kept so the producer can raise it
+    on its next submit, and the finished parts come back in part-number order.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: list[UploadedPart] = []
+        self.error: BaseException | None = None
+
+    @property
+    def parts_uploaded(self) -> int:
+        """Parts finished so far."""
+        with self._lock:
+            return len(self._done)
+
+    def _finished(self, future: Future[UploadedPart], on_done: Callable[[], None]) -> None:
+        try:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            with self._lock:
+                if exc is not None:
+                    if self.error is None:
+                        self.error = exc
+                else:
+                    self._done.append(future.result())
+        finally:
+            on_done()
+
+    def _parts_in_order(self) -> list[UploadedPart]:
+        with self._lock:
+            return sorted(self._done, key=lambda part: part.number)
 
 
 class Upload(Protocol):
