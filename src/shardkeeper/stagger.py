@@ -16,7 +16,7 @@ So the result is a function of the *set* of shards alone, and adding a shard to 
 keeps at least one free slot moves an existing shard only if it sits after the new shard in
 the new shard's run, and then by exactly one slot, later in the period: every other shard keeps
 its slot. Removing a shard is the mirror image (shards after it in its run move one slot
-earlier). ``tests/unit/test_stagger.py`` checks both with hypothesis.
+earlier). ``tests/test_stagger.py`` checks both with hypothesis.
 
 When the window has no free slot left (as many shards as slots or more), slots are handed out
 in hash order by plain linear probing while they last, and the remaining shards share their

@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-from plan_app import plan_app
-from spec_docs import CLUSTER, schedule, write
+from fixtures.plan_app import plan_app
+from fixtures.spec_docs import CLUSTER, schedule, write
 
 NOW = "2026-11-22T10:00:00Z"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from spec_docs import CLUSTER, backup, schedule, write
+from fixtures.spec_docs import CLUSTER, backup, schedule, write
 
 from shardkeeper.contracts.backup import Scope
 from shardkeeper.errors import SpecInvalid

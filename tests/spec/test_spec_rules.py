@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spec_docs import CLUSTER, schedule, write
+from fixtures.spec_docs import CLUSTER, schedule, write
 
 from shardkeeper.datapath.engines import mariabackup
 from shardkeeper.errors import SpecInvalid

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from spec_docs import CLUSTER, backup, schedule, write
+from fixtures.spec_docs import CLUSTER, backup, schedule, write
 
 from shardkeeper import naming
 from shardkeeper.contracts.agent import CompressionSpec, EncryptionSpec, stream_object_name

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from plan_app import plan_app
+from fixtures.plan_app import plan_app
 from typer.testing import CliRunner
 
 CORPUS = Path(__file__).parent / "bad_documents"

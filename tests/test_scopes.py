@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spec_docs import CLUSTER, cluster, schedule, write
+from fixtures.spec_docs import CLUSTER, cluster, schedule, write
 
 from shardkeeper.control.plan import plan
 from shardkeeper.spec.convert import excluded_keyspaces, run_input
