@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo, MariaDBCluster  # noqa: E402
+from shardkeeper.control.stack.mariadb import InstanceInfo, MariaDBCluster  # noqa: E402
 from shardkeeper.control.stack.seaweedfs import SeaweedFS  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"

@@ -29,7 +29,7 @@ from shardkeeper.contracts.common import (
     S3Credentials,
     S3Location,
 )
-from shardkeeper.datapath.multipart import (
+from shardkeeper.datapath.stores.multipart import (
     DEFAULT_PART_BYTES,
     MAX_PARTS,
     TARGET_OBJECT_BYTES,
@@ -55,7 +55,7 @@ class Zeros:
 
 ENGINES["zeros"] = Zeros
 from shardkeeper.contracts.agent import AgentBackupRequest
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
 request = AgentBackupRequest.model_validate_json(open(sys.argv[1]).read())
 report = run_backup(request, lambda _p: None)
 usage = resource.getrusage(resource.RUSAGE_SELF)

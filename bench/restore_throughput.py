@@ -44,8 +44,8 @@ from shardkeeper.contracts.common import (
     S3Location,
 )
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath import catalog, verify
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.stores import catalog, verify
 
 
 def _agent_restore(

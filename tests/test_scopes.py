@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from fixtures.spec_docs import CLUSTER, cluster, schedule, write
-
 from shardkeeper.control.plan import plan
 from shardkeeper.spec.convert import excluded_keyspaces, run_input
 from shardkeeper.spec.load import SpecSet, load

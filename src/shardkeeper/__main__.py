@@ -1,5 +1,5 @@
 """``python -m shardkeeper`` — the same CLI as the ``shardkeeper`` console script."""
 
-from shardkeeper.cli.app import main
+from shardkeeper.cli.entry import main
 
 main()

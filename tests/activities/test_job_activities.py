@@ -10,6 +10,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from fixtures.wait import eventually
 from shardkeeper.activities.executor.base import JobSpec, JobState
 from shardkeeper.activities.executor.local import LocalExecutor
 from shardkeeper.activities.jobs import JobActivities
@@ -120,13 +121,8 @@ async def test_prune_jobs_keeps_the_newest_per_state(tmp_path: Path) -> None:
 
 
 async def _wait(executor: LocalExecutor, name: str) -> None:
-    import asyncio
-
-    for _ in range(200):
-        if (await executor.status(name)).state != JobState.RUNNING:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{name} did not finish")
+    await eventually(lambda: executor.status(name), what=f"{name} to finish",
+                     until=lambda s: s.state != JobState.RUNNING)
 
 
 def _sleeper(seconds: float) -> list[str]:

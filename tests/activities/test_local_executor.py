@@ -15,12 +15,13 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fixtures.wait import eventually
 from shardkeeper.activities.executor.base import JobSpec, JobState, JobStatus
 from shardkeeper.activities.executor.local import LocalExecutor
 from shardkeeper.activities.executor.local_runner import (
@@ -29,10 +30,9 @@ from shardkeeper.activities.executor.local_runner import (
     REQUEST_FILE,
     RUNNER_PID_FILE,
     SPEC_FILE,
-    boot_id,
-    proc_start_time,
     read_json,
 )
+from shardkeeper.activities.executor.procfs import boot_id, proc_start_time
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,21 +86,6 @@ def pid_gone(pid: int) -> bool:
     except OSError:
         return True
     return raw[raw.rfind(")") + 2] in "ZXx"
-
-
-async def eventually(
-    check: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def wait_finished(executor: LocalExecutor, name: str, timeout: float = 10.0) -> JobStatus:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, write_documents
 from shardkeeper.cli.app import app
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.control.stack.temporal_server import TemporalDevServer
 

@@ -17,7 +17,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster, instance_name
+from shardkeeper.control.stack.mariadb import MariaDBCluster, instance_name
 from shardkeeper.control.stack.ports import free_port_pair, port_is_free
 from shardkeeper.control.stack.seaweedfs import SeaweedFS, s3_client
 from shardkeeper.control.stack.temporal_server import (

@@ -34,7 +34,7 @@ from shardkeeper.contracts.common import (
     S3Credentials,
     S3Location,
 )
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo, MariaDBCluster
+from shardkeeper.control.stack.mariadb import InstanceInfo, MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.datapath.engines import ENGINES
 

@@ -11,7 +11,7 @@ from typing import Any
 from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest
 from shardkeeper.contracts.common import Instance, Role
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo
+from shardkeeper.control.stack.mariadb import InstanceInfo
 from shardkeeper.datapath.engines.base import EngineCommand, NullObserver, StreamFacts
 
 ACCESS_ENV = "SK_TEST_S3_ACCESS_KEY"
@@ -105,7 +105,7 @@ ScriptRequest = Callable[..., tuple[AgentBackupRequest, ScriptEngine]]
 
 def commit(request: AgentBackupRequest, report: AgentBackupReport) -> BackupManifest:
     """Verify the stored object and write metadata.json, as the ShardBackup workflow does."""
-    from shardkeeper.datapath import catalog, verify
+    from shardkeeper.datapath.stores import catalog, verify
 
     verify.verify_object(request.destination, report.key, report.sha256, report.size_bytes)
     manifest = BackupManifest(

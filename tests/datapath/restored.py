@@ -8,14 +8,14 @@ replication settings.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from types import TracebackType
 
 import pymysql
 
+from fixtures.wait import eventually_sync
 from shardkeeper.control.stack.binaries import ManagedProcess
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo, MariaDBCluster
+from shardkeeper.control.stack.mariadb import InstanceInfo, MariaDBCluster
 from shardkeeper.control.stack.ports import free_port, socket_path
 
 _OVERRIDDEN = ("--datadir=", "--socket=", "--port=", "--pid-file=", "--tmpdir=", "--server-id=")
@@ -49,16 +49,17 @@ class RestoredServer:
 
     def start(self, timeout: float = 60.0) -> None:
         self.process.start()
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def accepting() -> bool:
             self.process.ensure_running()
-            try:
-                self.connect().close()
-                return
-            except pymysql.MySQLError:
-                if time.monotonic() > deadline:
-                    raise self.process.failure("not accepting connections") from None
-                time.sleep(0.1)
+            self.connect().close()
+            return True
+
+        try:
+            eventually_sync(accepting, timeout, "connections", interval=0.1,
+                            ignore=(pymysql.MySQLError,))
+        except AssertionError:
+            raise self.process.failure("not accepting connections") from None
 
     def connect(self) -> pymysql.Connection[pymysql.cursors.Cursor]:
         return pymysql.connect(

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from dp_support import RequestFactory, ScriptRequest
 
+from fixtures.wait import eventually_sync
 from shardkeeper.contracts.agent import AgentBackupReport, AgentBackupRequest, AgentProgress
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 
 MiB = 1 << 20
@@ -95,7 +96,7 @@ def test_agent_backup_of_a_replica_writes_report_and_progress(
     request = make_request(mariadb_cluster.replicas("customer", "80-")[0])
     proc, files = _start(tmp_path, request, None)
     cmdlines: list[str] = []
-    while proc.poll() is None:
+    while proc.poll() is None:  # samples the engine's argv while it runs: not a wait
         cmdlines += _cmdlines("mariadb-backup", b"--backup")
         time.sleep(0.02)
     stdout, stderr = proc.communicate()
@@ -123,11 +124,12 @@ def test_agent_sigterm_aborts_the_upload(
     engine_args = {"stream_bytes": 12 * MiB, "sleep_after_seconds": 60}
     proc, files = _start(tmp_path, request, engine_args)
     bucket = request.destination.bucket
-    deadline = time.monotonic() + 30
-    while _open_uploads(seaweed, bucket) == 0:
-        assert time.monotonic() < deadline, "the upload never started"
+
+    def uploading() -> int:
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.1)
+        return _open_uploads(seaweed, bucket)
+
+    eventually_sync(uploading, 30, "the upload to start", interval=0.1)
 
     proc.send_signal(signal.SIGTERM)
     _stdout, stderr = proc.communicate(timeout=60)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,11 +18,12 @@ import pytest
 from dp_support import ScriptRequest
 from faulty_proxy import FaultyProxy, fail_upload_part
 
+from fixtures.wait import eventually_sync
 from shardkeeper.contracts.common import FilesystemLocation, S3Location
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath import catalog, verify
-from shardkeeper.datapath.backup import run_backup
-from shardkeeper.datapath.fs_store import PARTIAL_SUFFIX
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.stores import catalog, retention, verify
+from shardkeeper.datapath.stores.filesystem import PARTIAL_SUFFIX
 
 MiB = 1 << 20
 HERE = Path(__file__).resolve().parent
@@ -76,19 +76,18 @@ def _kill_mid_stream(
         stderr=subprocess.PIPE,
         env=env,
     )
-    deadline = time.monotonic() + timeout
-    while not started():  # type: ignore[operator]
+
+    def streaming() -> object:
         assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "the upload never started"
-        time.sleep(0.05)
+        return started()  # type: ignore[operator]
+
+    eventually_sync(streaming, timeout, "the upload to start", interval=0.05)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert not files["report"].exists() and not files["error"].exists()
     # The engine dies with the agent (parent-death signal), it does not stream on.
-    deadline = time.monotonic() + 10
-    while _engines_alive(str(files["request"])):
-        assert time.monotonic() < deadline, "the engine outlived the agent"
-        time.sleep(0.1)
+    eventually_sync(lambda: not _engines_alive(str(files["request"])), 10,
+                    "the engine to die with the agent", interval=0.1)
 
 
 def _engines_alive(marker: str) -> bool:
@@ -106,7 +105,7 @@ def _engines_alive(marker: str) -> bool:
 
 def _prune_later(location: S3Location | FilesystemLocation) -> int:
     """The cleanup step, run as if two days had passed (past every grace period)."""
-    _deleted, aborted = catalog.prune_backups(
+    _deleted, aborted = retention.prune_backups(
         location, "demo", "ks", "-", keep_last=None, retention_days=7,
         now=datetime.now(UTC) + timedelta(days=2), garbage_grace_seconds=0,
     )

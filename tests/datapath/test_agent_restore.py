@@ -17,8 +17,8 @@ from shardkeeper.contracts.agent import (
     CompressionSpec,
 )
 from shardkeeper.contracts.common import FilesystemLocation
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.control.stack.mariadb import MariaDBCluster
+from shardkeeper.datapath.backup.run import run_backup
 
 
 def _agent_restore(

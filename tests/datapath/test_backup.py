@@ -11,9 +11,9 @@ from dp_support import RequestFactory, instance_of
 
 from shardkeeper import naming
 from shardkeeper.contracts.agent import AgentProgress
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
 from shardkeeper.errors import EngineFailed, PermanentError
 
 MiB = 1 << 20

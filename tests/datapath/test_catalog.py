@@ -9,7 +9,8 @@ from shardkeeper.contracts.agent import BinlogPosition
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.catalog import list_backups, prune_backups, put_manifest, read_manifest
+from shardkeeper.datapath.stores.catalog import list_backups, put_manifest, read_manifest
+from shardkeeper.datapath.stores.retention import prune_backups
 
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from dp_support import ScriptRequest
 
 from shardkeeper.contracts.agent import AgentProgress
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
 from shardkeeper.errors import EngineFailed
 
 MiB = 1 << 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shardkeeper.datapath.multipart import (
+from shardkeeper.datapath.stores.multipart import (
     MAX_PART_BYTES,
     MAX_PARTS,
     MIN_PART_BYTES,

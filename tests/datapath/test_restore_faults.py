@@ -23,11 +23,12 @@ from shardkeeper.contracts.common import (
     Role,
     S3Location,
 )
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.backup import run_backup
-from shardkeeper.datapath.restore import resolve_backup, stage_backup
-from shardkeeper.datapath.restore_logical import restore_logical
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.restore.logical import restore_logical
+from shardkeeper.datapath.restore.physical import stage_backup
+from shardkeeper.datapath.restore.resolve import resolve_backup
 from shardkeeper.errors import AccessDenied, BackupIncomplete, BackupNotFound, ChecksumMismatch
 
 MiB = 1 << 20

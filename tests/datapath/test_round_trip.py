@@ -24,10 +24,11 @@ from shardkeeper.contracts.common import (
     Role,
     S3Location,
 )
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
-from shardkeeper.datapath.backup import run_backup
-from shardkeeper.datapath.restore import copy_back, resolve_backup, stage_backup
-from shardkeeper.datapath.restore_logical import restore_logical
+from shardkeeper.control.stack.mariadb import MariaDBCluster
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.restore.logical import restore_logical
+from shardkeeper.datapath.restore.physical import copy_back, stage_backup
+from shardkeeper.datapath.restore.resolve import resolve_backup
 
 COMBOS = [
     pytest.param(dest, zstd, enc, id=f"{dest}-{'zstd' if zstd else 'raw'}{'-enc' if enc else ''}")

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import time
 
+import botocore.exceptions
 import pytest
 from dp_support import SECRET_ENV
 
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.control.stack.ports import free_port
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath import verify
-from shardkeeper.datapath.catalog import read_manifest
-from shardkeeper.datapath.s3 import classify_client_error, make_client, preflight
+from shardkeeper.datapath.stores import verify
+from shardkeeper.datapath.stores.catalog import read_manifest
+from shardkeeper.datapath.stores.s3_client import classify_client_error, make_client, preflight
 from shardkeeper.errors import (
     AccessDenied,
     BackupNotFound,
     BucketMissing,
     EndpointUnavailable,
+    PermanentError,
+    ShardkeeperError,
+    TemporaryError,
 )
 
 
@@ -100,3 +104,54 @@ def test_ca_bundle_in_the_environment_does_not_matter_for_http(
 ) -> None:
     monkeypatch.setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem")
     preflight(s3_location)
+
+
+def _client_error(code: str, status: int, operation: str = "PutObject") -> Exception:
+    # botocore's own exception, as a client raises it for this response (no client involved)
+    response: dict = {  # type: ignore[type-arg]
+        "Error": {"Code": code, "Message": "whatever the server says"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return botocore.exceptions.ClientError(response, operation)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "operation", "expected"),
+    [
+        ("AccessDenied", 403, "PutObject", AccessDenied),
+        ("InvalidAccessKeyId", 403, "PutObject", AccessDenied),
+        ("SignatureDoesNotMatch", 403, "PutObject", AccessDenied),
+        ("NoSuchBucket", 404, "PutObject", BucketMissing),
+        ("404", 404, "HeadBucket", BucketMissing),
+        ("NoSuchKey", 404, "GetObject", BackupNotFound),
+        ("SlowDown", 503, "PutObject", EndpointUnavailable),
+        ("RequestTimeout", 400, "UploadPart", EndpointUnavailable),
+        ("TooManyRequests", 429, "PutObject", EndpointUnavailable),
+        ("InvalidArgument", 400, "PutObject", PermanentError),
+        ("InvalidStorageClass", 400, "PutObject", PermanentError),
+        ("EntityTooLarge", 400, "UploadPart", PermanentError),
+        ("MalformedXML", 400, "CompleteMultipartUpload", PermanentError),
+    ],
+)
+def test_known_codes_classify_by_code(
+    code: str, status: int, operation: str, expected: type[ShardkeeperError]
+) -> None:
+    error = classify_client_error(_client_error(code, status, operation), bucket="b")
+    assert type(error) is expected
+    assert error.retryable == issubclass(expected, TemporaryError)
+
+
+@pytest.mark.parametrize(("code", "status"), [("SomethingNew", 400), ("Teapot", 418), ("", 409)])
+def test_an_unknown_error_stays_retryable(code: str, status: int) -> None:
+    error = classify_client_error(_client_error(code, status), bucket="b")
+    assert isinstance(error, TemporaryError) and error.retryable
+    assert "b" in str(error) and "whatever the server says" not in str(error)
+
+
+def test_classification_reads_the_code_never_the_message() -> None:
+    response = {
+        "Error": {"Code": "SomethingNew", "Message": "Access Denied: no such bucket"},
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+    err = botocore.exceptions.ClientError(response, "PutObject")  # type: ignore[arg-type]
+    assert type(classify_client_error(err)) is TemporaryError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import struct
 
-from shardkeeper.datapath.xbstream import MAGIC, XbstreamTap
+from shardkeeper.datapath.engines.xbstream import MAGIC, XbstreamTap
 
 
 def _chunk(path: str, payload: bytes, offset: int = 0) -> bytes:

@@ -39,9 +39,10 @@ from shardkeeper.contracts.common import (
 from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.control import progress, schedules
 from shardkeeper.control.backups import list_backups
-from shardkeeper.datapath.restore import copy_back, resolve_backup, stage_backup
-from shardkeeper.datapath.restore_logical import restore_logical
-from shardkeeper.datapath.store import open_store, preflight
+from shardkeeper.datapath.restore.logical import restore_logical
+from shardkeeper.datapath.restore.physical import copy_back, stage_backup
+from shardkeeper.datapath.restore.resolve import resolve_backup
+from shardkeeper.datapath.stores.destination import open_store, preflight
 from shardkeeper.spec.convert import policy_of
 from shardkeeper.spec.load import SpecSet, load
 from shardkeeper.spec.schedule import BackupSchedule
@@ -126,7 +127,12 @@ async def test_schedule_options_reach_the_stored_backups(
     logical_files = write_schedule_with(
         tmp_path, stack, f"logical-fs-{suffix}",
         engine="logical", databases=["customer"],
-        strategies=[{"name": "customer", "scope": "Keyspace", "keyspace": "customer"}],
+        # Shard strategies, not a Keyspace one: a Keyspace strategy would own customer and take
+        # it out of the physical schedule's Cluster strategy (ownership is decided at run time)
+        strategies=[{"name": "customer-lo", "scope": "Shard", "keyspace": "customer",
+                     "shard": "-80"},
+                    {"name": "customer-hi", "scope": "Shard", "keyspace": "customer",
+                     "shard": "80-"}],
         destination={"filesystem": {"path": str(volume), "prefix": "dumps"}},
     )
     s3_loc = _destination(load(physical_files))

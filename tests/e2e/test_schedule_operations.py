@@ -76,7 +76,7 @@ async def test_backup_now_backs_up_one_shard_with_a_manual_id(stack: Stack) -> N
     backup_id = output.split("backup id ")[1].split()[0]
     assert naming.is_backup_id(backup_id) and "-m" in backup_id, backup_id
     assert "succeeded" in output
-    from shardkeeper.datapath.catalog import list_backups
+    from shardkeeper.datapath.stores.catalog import list_backups
 
     made = [m for m in list_backups(stack.location, stack.cluster.cluster)
             if m.backup_id == backup_id]

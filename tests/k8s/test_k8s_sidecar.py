@@ -17,8 +17,8 @@ from cryptography.x509.oid import NameOID
 
 from fixtures.servers import PASSWORD_ENV
 from shardkeeper.contracts.common import CredentialRef, DatabaseCredentials, Instance, Role
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
-from shardkeeper.datapath.sidecar import SidecarConfig, SidecarServer, open_backup_stream
+from shardkeeper.control.stack.mariadb import MariaDBCluster
+from shardkeeper.datapath.backup.sidecar import SidecarConfig, SidecarServer, open_backup_stream
 from shardkeeper.errors import EndpointUnavailable, EngineFailed
 
 

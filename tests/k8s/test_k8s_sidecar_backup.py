@@ -41,9 +41,9 @@ from shardkeeper.contracts.common import (
     S3Location,
     SecretKeyRef,
 )
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.sidecar import SidecarConfig, SidecarServer
+from shardkeeper.datapath.backup.sidecar import SidecarConfig, SidecarServer
 from shardkeeper.errors import JobRejected
 
 NAMESPACE = "backups"

@@ -24,7 +24,7 @@ from restore.support import (
     RestoreStack,
     stop_all,
 )
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.worker.main import running_worker
 from shardkeeper.worker.settings import WorkerSettings

@@ -131,7 +131,7 @@ class RestoreScenario:
         @activity.defn(name=names.STAGE_RESTORE)
         async def stage_restore(inp: StageRestoreInput) -> StageRestoreResult:
             sc._record(names.STAGE_RESTORE, inp.instance.name)
-            while sc.block_stage:
+            while sc.block_stage:  # a held staging; its beats are how cancellation arrives
                 activity.heartbeat()
                 await asyncio.sleep(0.2)
             return StageRestoreResult(datadir="/d", size_bytes=1000, raw_size_bytes=1000,

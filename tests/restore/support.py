@@ -29,11 +29,11 @@ from shardkeeper.contracts.common import (
     TopologySource,
 )
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.contracts.restore import RestoreInput, RestoreSource, restore_workflow_id
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo, MariaDBCluster
+from shardkeeper.contracts.restore import RestoreInput, RestoreSource
+from shardkeeper.control.stack.mariadb import InstanceInfo, MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath import catalog
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.stores import catalog
 from shardkeeper.workflows.restore import RestoreWorkflow
 
 PASSWORD_ENV = "SHARDKEEPER_RESTORE_TEST_DB_PASSWORD"
@@ -95,7 +95,7 @@ class RestoreStack:
         fields.update(overrides)
         inp = RestoreInput.model_validate(fields)
         return await self.client.start_workflow(
-            RestoreWorkflow.run, inp, id=restore_workflow_id(inp.cluster, inp.name),
+            RestoreWorkflow.run, inp, id=naming.restore_workflow_id(inp.cluster, inp.name),
             task_queue=self.queue)
 
 

@@ -17,16 +17,17 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from fixtures.wait import eventually
 from restore.support import PASSWORD_ENV, RestoreStack, instance_of
 from shardkeeper import naming
 from shardkeeper.activities import instances
 from shardkeeper.contracts.agent import AgentBackupRequest
 from shardkeeper.contracts.common import CredentialRef, DatabaseCredentials
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.contracts.restore import RestorePhase, RestoreResult, restore_workflow_id
-from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
-from shardkeeper.datapath import catalog
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.contracts.restore import RestorePhase, RestoreResult
+from shardkeeper.control.stack.mariadb import MariaDBCluster
+from shardkeeper.datapath.backup.run import run_backup
+from shardkeeper.datapath.stores import catalog
 
 pytestmark = pytest.mark.e2e
 BACKUP_ID = "20261122T050000Z"
@@ -102,16 +103,14 @@ async def test_cli_restores_the_demo_cluster_after_approval(
                                       "-f", str(cluster_yaml))
     assert started.returncode == 0, started.stderr
     assert "waiting for approval" in started.stdout
-    for _ in range(300):
-        shown = await asyncio.to_thread(cli, rstack, "describe", "restore", "demo-back")
-        if "AwaitingApproval" in shown.stdout:
-            break
-        await asyncio.sleep(0.2)
-    assert "AwaitingApproval" in shown.stdout, shown.stdout + shown.stderr
+    shown = await eventually(
+        lambda: asyncio.to_thread(cli, rstack, "describe", "restore", "demo-back"), 120,
+        "demo-back to await approval", until=lambda r: "AwaitingApproval" in r.stdout,
+        interval=0.2)
     assert BACKUP_ID in shown.stdout and "customer/-80" in shown.stdout
     approved = await asyncio.to_thread(cli, rstack, "restore", "approve", "demo-back")
     assert approved.returncode == 0, approved.stderr
-    handle = rstack.client.get_workflow_handle(restore_workflow_id("demo", "demo-back"),
+    handle = rstack.client.get_workflow_handle(naming.restore_workflow_id("demo", "demo-back"),
                                                result_type=RestoreResult)
     clock = asyncio.get_running_loop().time()
     result = await asyncio.wait_for(handle.result(), timeout=600)

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from fixtures.wait import eventually
 from restore.support import KEYSPACE, PASSWORD_ENV, S3_KEY_ENV, S3_SECRET_ENV, SHARD, RestoreStack
-from shardkeeper.contracts.restore import RestoreResult, restore_workflow_id
+from shardkeeper.contracts.restore import RestoreResult
 from shardkeeper.control.stack.binaries import find_executable
+from shardkeeper.naming import restore_workflow_id
 
 pytestmark = pytest.mark.e2e
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
@@ -69,12 +71,10 @@ async def test_node_client_backs_up_restores_queries_and_approves(rstack: Restor
     started = await asyncio.to_thread(node, "start-restore", **conn, task_queue=rstack.queue,
                                       workflow_id=wid, input=restore_json(rstack, name))
     assert started["workflow_id"] == wid
-    for _ in range(300):
-        progress = await asyncio.to_thread(node, "progress", **conn, workflow_id=wid)
-        if progress["phase"] == "AwaitingApproval":
-            break
-        await asyncio.sleep(0.2)
-    assert progress["phase"] == "AwaitingApproval", progress
+    progress = await eventually(
+        lambda: asyncio.to_thread(node, "progress", **conn, workflow_id=wid), 120,
+        f"{wid} to await approval", until=lambda p: p["phase"] == "AwaitingApproval",
+        interval=0.2)
     assert [c["backup_id"] for c in progress["backup_set"]] == [BACKUP_ID]
     assert progress["shards"][0]["phase"] == "Pending"
     await asyncio.to_thread(node, "approve", **conn, workflow_id=wid, approved_by="node")
@@ -103,13 +103,10 @@ async def test_temporal_cli_approves_a_restore(rstack: RestoreStack) -> None:
                         "--workflow-id", wid, "--input", json.dumps(restore_json(rstack, name)))
     assert started.returncode == 0, started.stderr
     handle = rstack.client.get_workflow_handle(wid, result_type=RestoreResult)
-    for _ in range(300):
-        shown = await cli("workflow", "query", "--workflow-id", wid, "--name", "phase",
-                          "-o", "json")
-        if "AwaitingApproval" in shown.stdout:
-            break
-        await asyncio.sleep(0.2)
-    assert "AwaitingApproval" in shown.stdout, shown.stdout + shown.stderr
+    await eventually(
+        lambda: cli("workflow", "query", "--workflow-id", wid, "--name", "phase", "-o", "json"),
+        120, f"{wid} to await approval", until=lambda r: "AwaitingApproval" in r.stdout,
+        interval=0.2)
     done = await cli("workflow", "update", "execute", "--workflow-id", wid,
                      "--name", "approve_restore", "--input", '{"approved_by": "cli"}',
                      "-o", "json")
@@ -121,7 +118,7 @@ async def test_temporal_cli_approves_a_restore(rstack: RestoreStack) -> None:
 
 async def test_backup_exists(rstack: RestoreStack) -> None:
     """The CLI test needs the backup the Node test made; make it if run alone."""
-    from shardkeeper.datapath import catalog
+    from shardkeeper.datapath.stores import catalog
 
     found = await asyncio.to_thread(catalog.list_backups, rstack.location,
                                     rstack.cluster.cluster)

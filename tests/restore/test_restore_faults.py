@@ -22,6 +22,7 @@ import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 
+from fixtures.wait import eventually
 from restore.support import (
     RestoreStack,
     differences,
@@ -53,12 +54,9 @@ async def backup(rstack: RestoreStack) -> AsyncIterator[BackupManifest]:
 
 
 async def wait_phase(handle: WorkflowHandle[object, object], phase: RestorePhase) -> None:
-    for _ in range(600):
-        progress = await handle.query(QUERY_PROGRESS, result_type=RestoreProgress)
-        if progress.phase == phase:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"restore never reached {phase}: {progress}")
+    await eventually(lambda: handle.query(QUERY_PROGRESS, result_type=RestoreProgress), 60,
+                     f"the restore to reach {phase}", until=lambda p: p.phase == phase,
+                     interval=0.1)
 
 
 def pids_matching(*needles: str) -> list[int]:
@@ -77,27 +75,29 @@ def pids_matching(*needles: str) -> list[int]:
 
 async def kill_agent(rstack: RestoreStack) -> None:
     """SIGKILL the restore agent as soon as its runner recorded it."""
-    for _ in range(600):
+
+    def killed() -> bool:
         for pid_file in rstack.jobs_dir.glob("skr-*/child.pid"):
             with contextlib.suppress(OSError, ValueError, KeyError):
                 os.kill(int(json.loads(pid_file.read_text())["pid"]), signal.SIGKILL)
-                return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no restore agent appeared")
+                return True
+        return False
+
+    await eventually(killed, 30, "a restore agent to kill")
 
 
 async def kill_restored_mariadbd(rstack: RestoreStack) -> None:
     """SIGKILL every mariadbd started on the restored datadir (the fenced start's flag)."""
     datadir = str(rstack.primary().datadir)
-    for _ in range(1200):
+
+    def killed() -> list[int]:
         pids = pids_matching("mariadbd", f"--datadir={datadir}", "--skip-slave-start")
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        if pids:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no restored mariadbd appeared")
+        return pids
+
+    await eventually(killed, 60, "a restored mariadbd to kill")
 
 
 async def corrupt_object(rstack: RestoreStack, manifest: BackupManifest) -> bytes:
@@ -189,11 +189,9 @@ async def test_a_fault_at_any_step_leaves_the_target_exactly_as_it_was(
     assert cluster.table_checksums(replica) == sums
     # The IO thread may still be between reconnect attempts (MASTER_CONNECT_RETRY=1) if the
     # replica was unfenced a moment before its primary came back: give it a few retries.
-    for _ in range(60):
-        status = cluster.slave_status(replica)
-        if status["Slave_IO_Running"] == "Yes":
-            break
-        await asyncio.sleep(0.5)
+    status = await eventually(lambda: cluster.slave_status(replica), 30,
+                              "the replica's IO thread to run",
+                              until=lambda s: s["Slave_IO_Running"] == "Yes", interval=0.5)
     assert (status["Slave_IO_Running"], status["Slave_SQL_Running"]) == ("Yes", "Yes")
     assert leftovers(primary) == [] and leftovers(replica) == []
     # and independently of the workflow: at rest, the datadir equals the reference

@@ -26,7 +26,7 @@ from shardkeeper.contracts.restore import (
     RestoreResult,
     RestoreSource,
 )
-from shardkeeper.control.stack.mariadb_cluster import InstanceInfo
+from shardkeeper.control.stack.mariadb import InstanceInfo
 from shardkeeper.control.stack.ports import LOOPBACK, free_port, socket_path
 
 pytestmark = pytest.mark.e2e

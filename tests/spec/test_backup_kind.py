@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fixtures.spec_docs import CLUSTER, backup, schedule, write
 
+from fixtures.spec_docs import CLUSTER, backup, schedule, write
 from shardkeeper.contracts.backup import Scope
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.convert import backup_run_input

@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from fixtures.spec_docs import CLUSTER, backup, schedule, write
 
+from fixtures.spec_docs import CLUSTER, backup, schedule, write
 from shardkeeper import naming
 from shardkeeper.contracts.agent import CompressionSpec, EncryptionSpec, stream_object_name
 from shardkeeper.contracts.backup import BackupPolicy
 from shardkeeper.contracts.common import CredentialRef, FilesystemLocation, S3Location
-from shardkeeper.datapath.store import describe_location, preflight
+from shardkeeper.datapath.stores.destination import describe_location, preflight
 from shardkeeper.errors import AccessDenied, BucketMissing, PermanentError, SpecInvalid
 from shardkeeper.spec.convert import backup_run_input, run_input
 from shardkeeper.spec.load import load

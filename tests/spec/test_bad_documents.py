@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.plan_app import plan_app
 from typer.testing import CliRunner
+
+from fixtures.plan_app import plan_app
 
 CORPUS = Path(__file__).parent / "bad_documents"
 CLUSTER = CORPUS / "_cluster.yaml"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.spec_docs import CLUSTER, schedule, write
 
+from fixtures.spec_docs import CLUSTER, schedule, write
 from shardkeeper.datapath.engines import mariabackup
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec import flags

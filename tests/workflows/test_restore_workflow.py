@@ -7,7 +7,6 @@ before approval, even when approval takes days; cancel at any moment compensates
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,6 +20,7 @@ from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from fixtures.wait import eventually
 from restore.fakes import COMPENSATIONS, RestoreScenario
 from shardkeeper.contracts import names
 from shardkeeper.contracts.common import S3Location, TopologySource
@@ -209,10 +209,8 @@ async def test_cancel_during_restoring_runs_the_compensations(env: WorkflowEnvir
     queue = f"tq-{uuid.uuid4()}"
     async with worker(env.client, sc, queue):
         handle = await start(env.client, queue, restore_input(keyspace="customer"))
-        for _ in range(200):
-            if len(sc.names_called(names.STAGE_RESTORE)) == 4:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: sc.names_called(names.STAGE_RESTORE), what="four stagings",
+                         until=lambda staged: len(staged) == 4)
         progress = await handle.query(QUERY_PROGRESS, result_type=RestoreProgress)
         assert progress.phase == RestorePhase.RESTORING
         await handle.cancel()

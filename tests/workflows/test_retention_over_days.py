@@ -40,7 +40,7 @@ from shardkeeper.contracts.backup import (
 from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.control.stack.temporal_server import register_search_attributes
-from shardkeeper.datapath.catalog import list_backups
+from shardkeeper.datapath.stores.catalog import list_backups
 from shardkeeper.worker.interceptors import ErrorMappingInterceptor
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 

@@ -23,11 +23,9 @@ import structlog
 from shardkeeper.contracts.restore import (
     DatadirRecord,
     ReturnDatadirResult,
-    aside_path,
-    journal_path,
-    staging_path,
 )
 from shardkeeper.errors import PermanentError, SpecInvalid
+from shardkeeper.naming import aside_path, journal_path, staging_path
 
 log = structlog.get_logger(__name__)
 _CHUNK = 1 << 20

@@ -1,8 +1,9 @@
 """ShardkeeperError → Temporal ApplicationError, in one place.
 
-Permanent errors become non-retryable; temporary ones keep their retry delay. Messages are
-bounded so a chatty engine cannot blow up a history, and they never contain secrets (domain
-code never puts them there; this module does not add any).
+Errors an activity must not retry (``retried_by_activity`` false: permanent ones and
+:class:`~shardkeeper.errors.JobFailed`) become non-retryable; temporary ones keep their retry
+delay. Messages are bounded so a chatty engine cannot blow up a history, and they never
+contain secrets (domain code never puts them there; this module does not add any).
 """
 
 from __future__ import annotations
@@ -25,5 +26,6 @@ def to_application_error(err: ShardkeeperError) -> ApplicationError:
     if isinstance(err, TemporaryError) and err.retry_after_seconds is not None:
         delay = timedelta(seconds=err.retry_after_seconds)
     return ApplicationError(
-        message, type=err.type, non_retryable=not err.retryable, next_retry_delay=delay
+        message, type=err.type, non_retryable=not err.retried_by_activity,
+        next_retry_delay=delay,
     )

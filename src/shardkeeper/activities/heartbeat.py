@@ -3,6 +3,10 @@
 Heartbeats are sent every third of the activity's heartbeat timeout with whatever the
 ``details`` callable returns (a pydantic model, dumped to JSON-able data). Without a
 heartbeat timeout the activity would never learn it was cancelled.
+
+The latest details also go out at once when the worker starts shutting down and once more
+when the block ends (success, failure or cancellation): the next attempt reads them as
+``heartbeat_details``, so they must not be up to an interval stale.
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ import contextlib
 from collections.abc import Callable
 from types import TracebackType
 
+import structlog
 from pydantic import BaseModel
 from temporalio import activity
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_INTERVAL_SECONDS = 10.0
 
@@ -34,6 +41,17 @@ class Heartbeater:
             activity.heartbeat(d.model_dump(mode="json"))
 
     async def _loop(self, interval: float) -> None:
+        # asyncio.wait, not wait_for: on Python 3.11 wait_for swallows a cancel that lands
+        # just as the shutdown event fires, and this loop would then never end.
+        shutdown = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+        try:
+            while not shutdown.done():
+                self.beat()
+                await asyncio.wait([shutdown], timeout=interval)
+        finally:
+            shutdown.cancel()
+        # The worker is shutting down: hand over the latest details now, then keep the
+        # activity alive until the worker cancels it (its graceful timeout may be long).
         while True:
             self.beat()
             await asyncio.sleep(interval)
@@ -54,3 +72,7 @@ class Heartbeater:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            self.beat()  # the final state, whatever ended the block
+        except Exception:  # never mask the block's own outcome with a heartbeat problem
+            log.warning("heartbeat.final_failed", exc_info=True)

@@ -7,21 +7,18 @@ progress; when the worker shuts down it leaves the job running for the next work
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from shardkeeper.activities.executor.base import Executor, JobSpec, JobState, JobStatus
+from shardkeeper.activities.agent_job import wait_for_job
+from shardkeeper.activities.executor.base import Executor, JobSpec, JobState
 from shardkeeper.activities.executor.local import LocalExecutor
-from shardkeeper.activities.heartbeat import Heartbeater
 from shardkeeper.contracts import names
-from shardkeeper.contracts.agent import AgentBackupReport, AgentProgress
+from shardkeeper.contracts.agent import AgentBackupReport
 from shardkeeper.contracts.backup import (
     AwaitBackupHeartbeat,
     AwaitBackupInput,
@@ -32,26 +29,10 @@ from shardkeeper.contracts.backup import (
     PruneJobsResult,
 )
 from shardkeeper.contracts.common import ExecutorConfig
-from shardkeeper.errors import JobTimedOut
 
 log = structlog.get_logger(__name__)
 
-AGENT_BACKUP_ARGV = [sys.executable, "-m", "shardkeeper", "agent", "backup"]
-POLL_INTERVAL_SECONDS = 1.0
-
-
-def job_failed(status: JobStatus) -> ApplicationError:
-    """The error for a finished, failed job.
-
-    Type ``JobFailed`` tells the workflow "this job is over; a new job may succeed". An agent
-    that exited with a permanent error keeps its own type (AccessDenied, ...) so the workflow
-    stops trying.
-    """
-    message = f"job {status.name} failed: {status.message or 'no message'}"
-    error_type = "JobFailed"
-    if status.permanent:
-        error_type = status.error_type or "PermanentError"
-    return ApplicationError(message, type=error_type, non_retryable=True)
+AGENT_BACKUP_ARGV = [sys.executable, "-m", "shardkeeper.agent", "backup"]
 
 
 class JobActivities:
@@ -90,54 +71,16 @@ class JobActivities:
 
     @activity.defn(name=names.AWAIT_BACKUP)
     async def await_backup(self, inp: AwaitBackupInput) -> AwaitBackupResult:
-        """Wait for the job to end, heartbeating its progress."""
-        executor = self.executor(inp.executor)
-        beat = AwaitBackupHeartbeat(job_name=inp.job_name, state="running")
-
-        def details() -> AwaitBackupHeartbeat:
-            return beat
-
-        try:
-            async with Heartbeater(details):
-                while True:
-                    status = await executor.status(inp.job_name)
-                    if status.state == JobState.SUCCEEDED:
-                        if not status.report_json:
-                            raise ApplicationError(
-                                f"job {inp.job_name} succeeded without a report",
-                                type="JobFailed", non_retryable=True,
-                            )
-                        report = AgentBackupReport.model_validate_json(status.report_json)
-                        return AwaitBackupResult(report=report)
-                    if status.state == JobState.FAILED:
-                        raise job_failed(status)
-                    if status.state == JobState.MISSING:
-                        raise ApplicationError(
-                            f"job {inp.job_name} does not exist (deleted or never started)",
-                            type="JobFailed", non_retryable=True,
-                        )
-                    beat = _progress(inp.job_name, status, beat)
-                    await self._enforce_timeout(executor, inp, status)
-                    await asyncio.sleep(POLL_INTERVAL_SECONDS)
-        except asyncio.CancelledError:
-            # Worker shutdown: leave the job running, the next attempt re-attaches.
-            # Workflow cancellation: stop the job, nobody will wait for it.
-            if not activity.is_worker_shutdown():
-                await executor.cancel(inp.job_name)
-            raise
-
-    async def _enforce_timeout(
-        self, executor: Executor, inp: AwaitBackupInput, status: JobStatus
-    ) -> None:
-        if not inp.job_timeout_seconds or inp.job_timeout_seconds < 0 or not status.created_at:
-            return
-        elapsed = (datetime.now(UTC) - status.created_at).total_seconds()
-        if elapsed > inp.job_timeout_seconds:
-            await executor.cancel(inp.job_name)
-            raise JobTimedOut(
-                f"job {inp.job_name} ran {elapsed:.0f}s, over its timeout of "
-                f"{inp.job_timeout_seconds}s; it was stopped"
-            )
+        """Wait for the job to end, heartbeating its progress (see ``agent_job``)."""
+        report_json = await wait_for_job(
+            self.executor(inp.executor), inp.job_name,
+            AwaitBackupHeartbeat(job_name=inp.job_name, state="running"),
+            lambda p: AwaitBackupHeartbeat(
+                job_name=inp.job_name, state=p.phase, bytes_uploaded=p.bytes_streamed,
+                rate_bytes_per_second=p.rate_bytes_per_second),
+            timeout_seconds=inp.job_timeout_seconds,
+        )
+        return AwaitBackupResult(report=AgentBackupReport.model_validate_json(report_json))
 
     @activity.defn(name=names.PRUNE_JOBS)
     async def prune_jobs(self, inp: PruneJobsInput) -> PruneJobsResult:
@@ -155,13 +98,3 @@ class JobActivities:
                 removed.append(job.name)
         return PruneJobsResult(removed=tuple(removed))
 
-
-def _progress(job: str, status: JobStatus, previous: AwaitBackupHeartbeat) -> AwaitBackupHeartbeat:
-    if not status.progress_json:
-        return previous
-    try:
-        p = AgentProgress.model_validate(json.loads(status.progress_json))
-    except ValueError:
-        return previous
-    return AwaitBackupHeartbeat(job_name=job, state=p.phase, bytes_uploaded=p.bytes_streamed,
-                                rate_bytes_per_second=p.rate_bytes_per_second)

@@ -1,9 +1,13 @@
 """check_shard_readiness and choose_source: is the shard healthy, and where to read from.
 
-A shard is ready when its primary answers and every replica replicates (both threads
-running) within the lag bound. Not ready is an *outcome* with a reason, not an error: the
-run records the shard as skipped and the next run tries again. MySQL errors are classified
-by errno here and nowhere else.
+A shard is ready when its primary answers. What its replicas must do depends on the
+``readiness`` rule: ``source`` (the default) backs up what can be backed up, so a replica that
+is stopped, unreachable or lagging beyond ``maxReplicaLag`` is only passed over when the source
+is chosen (another healthy replica, else the primary, as cloudnative-mysql's
+``prefer-standby``); ``all-tablets`` is the vitess rule, where any unhealthy replica makes the
+shard not ready. Not ready is an *outcome* with a reason, not an error: the run records the
+shard as skipped and the next run tries again. MySQL errors are classified by errno here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from shardkeeper.contracts.backup import (
     ReplicaHealth,
 )
 from shardkeeper.contracts.common import DatabaseCredentials, Instance, Role
-from shardkeeper.datapath import catalog
 from shardkeeper.datapath.credentials import resolve
+from shardkeeper.datapath.stores import catalog
 from shardkeeper.errors import AccessDenied, NoHealthySource
 
 # MySQL/MariaDB client errnos: access denied for the account / to the database.
@@ -83,7 +87,7 @@ def _replica_health(
                              reason=f"replication stopped (io={io}, sql={sql})")
     if lag is None or int(lag) > max_lag:
         return ReplicaHealth(instance=instance.name, healthy=False, lag_seconds=lag,
-                             reason=f"lag {lag}s exceeds {max_lag}s")
+                             reason=f"lag {lag}s exceeds maxReplicaLag {max_lag}s")
     return ReplicaHealth(instance=instance.name, healthy=True, lag_seconds=int(lag))
 
 
@@ -109,8 +113,8 @@ def check_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
     )
     broken = [r for r in replicas if not r.healthy]
     reason = None
-    if broken:
-        reason = "; ".join(f"replica {r.instance}: {r.reason}" for r in broken)
+    if broken and inp.readiness == "all-tablets":
+        reason = f"readiness all-tablets: {_describe(broken)}"
     elif inp.require_backup_in is not None and not catalog.list_backups(
         inp.require_backup_in, inp.cluster, inp.shard.keyspace, inp.shard.shard
     ):
@@ -119,28 +123,45 @@ def check_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
             reason=f"shard {label} has no committed backup yet and allowFirstBackup is false",
         )
     return CheckShardReadinessResult(
-        ready=not broken, reason=reason, primary=primary.name, server_version=version,
+        ready=reason is None, reason=reason, primary=primary.name, server_version=version,
         replicas=replicas,
     )
 
 
+def _describe(replicas: list[ReplicaHealth]) -> str:
+    return "; ".join(f"replica {r.instance}: {r.reason}" for r in replicas)
+
+
 def pick_source(inp: ChooseSourceInput) -> ChooseSourceResult:
-    """Least-lagged healthy replica (ties by name) unless the target is the primary."""
+    """Least-lagged healthy replica (ties by name) unless the target is the primary.
+
+    The reason names the chosen instance, why, and every replica passed over with its own
+    reason, so a run's result says why a backup came from the primary.
+    """
     by_name = {i.name: i for i in inp.shard.instances}
+    known = [r for r in inp.readiness.replicas if r.instance in by_name]
+    passed_over = [r for r in known if not r.healthy]
     if inp.target == "prefer-replica":
         healthy = sorted(
-            (r for r in inp.readiness.replicas if r.healthy and r.instance in by_name),
-            key=lambda r: (r.lag_seconds or 0, r.instance),
+            (r for r in known if r.healthy), key=lambda r: (r.lag_seconds or 0, r.instance)
         )
         if healthy:
-            return ChooseSourceResult(
-                instance=by_name[healthy[0].instance],
-                reason=f"healthy replica (lag {healthy[0].lag_seconds}s)",
-            )
+            best = healthy[0]
+            why = (f"replica {best.instance}: healthy, lag {best.lag_seconds}s "
+                   f"(least lagged of {len(healthy)} healthy)")
+            if passed_over:
+                why += f"; passed over {_describe(passed_over)}"
+            return ChooseSourceResult(instance=by_name[best.instance], reason=why)
     primary = inp.readiness.primary
     if primary is None or primary not in by_name:
         raise NoHealthySource(f"shard {inp.shard.keyspace}/{inp.shard.shard}: no primary")
-    why = "target is primary" if inp.target == "primary" else "no healthy replica"
+    if inp.target == "primary":
+        why = f"primary {primary}: target is primary"
+    elif not known:
+        why = f"primary {primary}: the shard has no replica (fallback of prefer-replica)"
+    else:
+        why = (f"primary {primary}: no healthy replica (fallback of prefer-replica): "
+               f"{_describe(passed_over)}")
     return ChooseSourceResult(instance=by_name[primary], reason=why)
 
 

@@ -16,21 +16,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from shardkeeper.activities import datadirs
-from shardkeeper.activities.executor.base import Executor, JobSpec, JobState
+from shardkeeper.activities.agent_job import wait_for_job
+from shardkeeper.activities.executor.base import JobSpec
 from shardkeeper.activities.heartbeat import Heartbeater
 from shardkeeper.activities.instances import execute, is_up, listening, query
-from shardkeeper.activities.jobs import JobActivities, job_failed
+from shardkeeper.activities.jobs import JobActivities
 from shardkeeper.contracts import names
-from shardkeeper.contracts.agent import AgentProgress, AgentRestoreReport, AgentRestoreRequest
+from shardkeeper.contracts.agent import AgentRestoreReport, AgentRestoreRequest
 from shardkeeper.contracts.base import Contract
 from shardkeeper.contracts.common import DatabaseCredentials, Instance, Role
 from shardkeeper.contracts.manifest import BackupManifest
@@ -49,19 +48,19 @@ from shardkeeper.contracts.restore import (
     ValidateRestoreResult,
     VerifyBackupInput,
     VerifyBackupResult,
-    staging_path,
 )
-from shardkeeper.datapath import catalog, verify
-from shardkeeper.errors import BackupNotFound, PermanentError, SpecInvalid
+from shardkeeper.datapath.stores import catalog, verify
+from shardkeeper.errors import (
+    BackupNotFound,
+    InstanceRunning,
+    RestoreValidationFailed,
+    SpecInvalid,
+)
+from shardkeeper.naming import staging_path
 
-AGENT_RESTORE_ARGV = [sys.executable, "-m", "shardkeeper", "agent", "restore"]
+AGENT_RESTORE_ARGV = [sys.executable, "-m", "shardkeeper.agent", "restore"]
 SYSTEM_DATABASES = ("mysql", "information_schema", "performance_schema", "sys")
-POLL_INTERVAL_SECONDS = 1.0
 REPLICA_CATCH_UP_SECONDS = 300.0
-
-
-class RestoreValidationFailed(PermanentError):
-    """The restored data does not check out (a replica differs, a table is unreadable)."""
 
 
 # --- backup set --------------------------------------------------------------------------------
@@ -285,8 +284,8 @@ class RestoreActivities:
         """Rename the stopped instance's datadir aside (never deleted before success)."""
         async with Heartbeater(lambda: None):
             if await asyncio.to_thread(listening, inp.instance):
-                raise ApplicationError(f"instance {inp.instance.name} still serves; not moving "
-                                       "its datadir", type="InstanceRunning")
+                raise InstanceRunning(f"instance {inp.instance.name} still serves; not moving "
+                                      "its datadir")
             return await asyncio.to_thread(datadirs.set_aside, inp.instance.datadir,
                                            inp.instance.name, inp.restore_key)
 
@@ -310,9 +309,7 @@ class RestoreActivities:
     async def stage_restore(self, inp: StageRestoreInput) -> StageRestoreResult:
         """Run (or attach to) the instance's restore job and wait for it, heartbeating."""
         if not inp.instance.datadir:
-            raise ApplicationError(f"instance {inp.instance.name} has no datadir",
-                                   type="SpecInvalid", non_retryable=True)
-        executor = self._jobs.executor(inp.executor)
+            raise SpecInvalid(f"instance {inp.instance.name} has no datadir")
         request = AgentRestoreRequest(
             cluster=inp.source.cluster or inp.cluster, keyspace=inp.keyspace, shard=inp.shard,
             backup_id=inp.backup.backup_id, source=inp.source.location,
@@ -323,51 +320,17 @@ class RestoreActivities:
         )
         spec = JobSpec(name=inp.job_name, argv=list(self._agent_argv),
                        request_json=request.model_dump_json(), labels=dict(inp.labels))
-        beat = StageRestoreHeartbeat(job_name=inp.job_name, phase="launching",
-                                     bytes_total=inp.backup.size_bytes)
-        try:
-            async with Heartbeater(lambda: beat):
-                await executor.launch(spec)
-                while True:
-                    status = await executor.status(inp.job_name)
-                    if status.state == JobState.SUCCEEDED:
-                        return _staged(inp, status.report_json)
-                    if status.state == JobState.FAILED:
-                        # never replaced by a new job: the shard compensates instead
-                        raise job_failed(status)
-                    if status.state == JobState.MISSING:
-                        raise ApplicationError(f"restore job {inp.job_name} vanished",
-                                               type="JobFailed", non_retryable=True)
-                    beat = _beat(inp, status.progress_json, beat)
-                    await asyncio.sleep(POLL_INTERVAL_SECONDS)
-        except asyncio.CancelledError:
-            if not activity.is_worker_shutdown():
-                await _cancel(executor, inp.job_name)
-            raise
-
-
-async def _cancel(executor: Executor, job: str) -> None:
-    await executor.cancel(job)
-
-
-def _staged(inp: StageRestoreInput, report_json: str | None) -> StageRestoreResult:
-    if not report_json:
-        raise ApplicationError(f"restore job {inp.job_name} succeeded without a report",
-                               type="JobFailed", non_retryable=True)
-    report = AgentRestoreReport.model_validate_json(report_json)
-    return StageRestoreResult(datadir=report.datadir or inp.instance.datadir or "",
-                              size_bytes=report.size_bytes, raw_size_bytes=report.raw_size_bytes,
-                              sha256=report.sha256)
-
-
-def _beat(inp: StageRestoreInput, progress_json: str | None,
-          previous: StageRestoreHeartbeat) -> StageRestoreHeartbeat:
-    if not progress_json:
-        return previous
-    try:
-        p = AgentProgress.model_validate(json.loads(progress_json))
-    except ValueError:
-        return previous
-    return StageRestoreHeartbeat(job_name=inp.job_name, phase=p.phase,
-                                 bytes_done=p.bytes_streamed, bytes_total=inp.backup.size_bytes,
-                                 rate_bytes_per_second=p.rate_bytes_per_second)
+        # A failed restore job is never replaced by a new one: the shard compensates instead.
+        report_json = await wait_for_job(
+            self._jobs.executor(inp.executor), inp.job_name,
+            StageRestoreHeartbeat(job_name=inp.job_name, phase="launching",
+                                  bytes_total=inp.backup.size_bytes),
+            lambda p: StageRestoreHeartbeat(
+                job_name=inp.job_name, phase=p.phase, bytes_done=p.bytes_streamed,
+                bytes_total=inp.backup.size_bytes, rate_bytes_per_second=p.rate_bytes_per_second),
+            launch=spec,
+        )
+        report = AgentRestoreReport.model_validate_json(report_json)
+        return StageRestoreResult(datadir=report.datadir or inp.instance.datadir or "",
+                                  size_bytes=report.size_bytes,
+                                  raw_size_bytes=report.raw_size_bytes, sha256=report.sha256)

@@ -21,7 +21,7 @@ from shardkeeper.contracts.backup import (
     WriteManifestResult,
 )
 from shardkeeper.contracts.base import Contract
-from shardkeeper.datapath import catalog, verify
+from shardkeeper.datapath.stores import catalog, retention, verify
 from shardkeeper.errors import ChecksumMismatch
 
 
@@ -65,7 +65,7 @@ async def prune_backups(inp: PruneBackupsInput) -> PruneBackupsResult:
     """Apply retention to one shard; the newest committed backup is never deleted."""
     async with Heartbeater(lambda: None):
         deleted, aborted = await asyncio.to_thread(
-            catalog.prune_backups,
+            retention.prune_backups,
             inp.destination,
             inp.cluster,
             inp.keyspace,

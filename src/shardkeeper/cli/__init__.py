@@ -1,1 +1,4 @@
-"""The ``shardkeeper`` command line: thin commands over control/, worker/ and datapath/."""
+"""The ``shardkeeper`` command line: thin commands over control/ and worker/.
+
+The agent an executor starts has its own slim entry point, ``shardkeeper.agent``.
+"""

@@ -2,27 +2,24 @@
 
 Commands parse, call control/ or worker/, and render. A ShardkeeperError becomes one readable
 message and exit code 2 (fix the input) or 1 (try again); never a traceback unless --debug.
+Command modules run their coroutines through ``cli/runner.py`` and never import this module.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import os
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from shardkeeper.cli import agent, backup, backups, plan, restore, schedules, up
+from shardkeeper.cli import agent, backup, backups, delete, plan, restore, schedules, up
 from shardkeeper.cli.options import DEFAULT_TASK_QUEUE, Address, Files, Namespace, TaskQueue
-from shardkeeper.cli.output import err, fail
-from shardkeeper.errors import ShardkeeperError
+from shardkeeper.cli.output import err
+from shardkeeper.cli.runner import run
 from shardkeeper.observability import configure_logging
-
-T = TypeVar("T")
 
 app = typer.Typer(
     name="shardkeeper",
@@ -34,21 +31,14 @@ app = typer.Typer(
 app.add_typer(schedules.schedule_app, name="schedule")
 app.add_typer(schedules.get_app, name="get")
 app.add_typer(schedules.describe_app, name="describe")
+app.add_typer(delete.app, name="delete")
 app.add_typer(backups.app, name="backups")
 app.add_typer(backup.app, name="backup")
-app.add_typer(agent.app, name="agent")
+app.command("agent", context_settings=agent.CONTEXT, add_help_option=False)(agent.agent)
 app.add_typer(restore.app, name="restore")
 schedules.describe_app.command("restore")(restore.describe_restore)
 app.command("up")(up.up)
 app.command("plan")(plan.plan)
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; domain errors become a message and an exit code."""
-    try:
-        return asyncio.run(coro)
-    except ShardkeeperError as error:
-        fail(error)
 
 
 @app.command()
@@ -65,33 +55,26 @@ def apply(
         ),
     ] = True,
 ) -> None:
-    """Create or update one Temporal Schedule per BackupSchedule document."""
-    from shardkeeper.contracts.common import S3Location
+    """Create or update one Temporal Schedule per BackupSchedule document.
+
+    A Cluster document also updates the topology of that cluster's applied schedules.
+    """
     from shardkeeper.control import connect, schedules
-    from shardkeeper.datapath.store import preflight as destination_preflight
-    from shardkeeper.spec.convert import destination_of
     from shardkeeper.spec.load import load
-    from shardkeeper.spec.schedule import BackupSchedule
     from shardkeeper.spec.validate import check_references
 
     async def go() -> None:
         specs = load(filename)
         check_references(specs)
-        if not specs.schedules:
-            err.print("no BackupSchedule documents found; nothing to apply")
+        if not specs.schedules and not specs.clusters:
+            err.print("no BackupSchedule or Cluster documents found; nothing to apply")
             return
         if preflight:
-            for loaded in specs.schedules:
-                if not isinstance(loaded.resource, BackupSchedule):
-                    continue
-                spec = loaded.resource.spec
-                loc = destination_of(spec.destination)
-                # A directory is only checkable where the agent runs: here, for the local
-                # executor; a Kubernetes Job mounts its own volume.
-                if isinstance(loc, S3Location) or spec.executor.kind == "local":
-                    await asyncio.to_thread(destination_preflight, loc)
+            await schedules.preflight(specs)
         client = await connect.connect(address, namespace)
-        for r in await schedules.apply(client, specs, task_queue):
+        applied = await schedules.apply(client, specs, task_queue)
+        applied += await schedules.reapply_topology(client, specs, applied)
+        for r in applied:
             typer.echo(f"backupschedule/{r.name} {r.action} (temporal schedule {r.schedule_id})")
 
     run(go())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
 
 from shardkeeper.cli.options import Files, Output, OutputFormat
+from shardkeeper.cli.runner import run
 
 app = typer.Typer(help="Backups in the object store.", no_args_is_help=True)
 
@@ -18,23 +20,12 @@ def list_(
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """List committed backups (with metadata.json) of the destinations named in the files."""
-    from shardkeeper.cli.app import run
     from shardkeeper.cli.output import emit
-    from shardkeeper.control.backups import list_backups
-    from shardkeeper.spec.convert import destination_of
+    from shardkeeper.control.backups import list_backups, schedule_locations
     from shardkeeper.spec.load import load
-    from shardkeeper.spec.schedule import BackupSchedule
 
     async def go() -> None:
-        import asyncio
-
-        specs = load(filename)
-        locations = [destination_of(s.resource.spec.destination) for s in specs.schedules
-                     if isinstance(s.resource, BackupSchedule)]
-        if not locations:
-            from shardkeeper.errors import SpecInvalid
-
-            raise SpecInvalid("no BackupSchedule in the given files names a destination")
+        locations = schedule_locations(load(filename))
         manifests = await asyncio.to_thread(list_backups, locations, cluster)
         rows = [
             {

@@ -27,6 +27,21 @@ Files = Annotated[
     list[Path],
     typer.Option("--filename", "-f", help="YAML file or directory (repeatable)."),
 ]
+ClusterName = Annotated[
+    str | None, typer.Option("--cluster", "-c", help="Cluster name."),
+]
+
+# --- restore ------------------------------------------------------------------------------
+RestoreFiles = Annotated[
+    list[Path] | None,
+    typer.Option("--filename", "-f", help="Restore, Cluster, BackupSchedule YAML (repeatable)."),
+]
+RestoreName = Annotated[str, typer.Argument(help="Restore name.")]
+RestoreCluster = Annotated[
+    str | None, typer.Option("--cluster", help="Cluster of the restore (default: any)."),
+]
+
+
 class OutputFormat(StrEnum):
     """Accepted values of -o/--output."""
 

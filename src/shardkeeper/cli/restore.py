@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +20,16 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from shardkeeper.cli.options import DEFAULT_TASK_QUEUE, Address, Namespace, TaskQueue
+from shardkeeper.cli.options import (
+    DEFAULT_TASK_QUEUE,
+    Address,
+    Namespace,
+    RestoreCluster,
+    RestoreFiles,
+    RestoreName,
+    TaskQueue,
+)
+from shardkeeper.cli.runner import run
 from shardkeeper.contracts.restore import RestorePhase, RestoreProgress
 
 app = typer.Typer(
@@ -29,18 +37,13 @@ app = typer.Typer(
     invoke_without_command=True,
 )
 
-FilesOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--filename", "-f", help="Restore, Cluster, BackupSchedule YAML (repeatable)."),
-]
-Cluster = Annotated[str | None, typer.Option(help="Cluster of the restore (default: any).")]
 TERMINAL = (RestorePhase.COMPLETED, RestorePhase.FAILED, RestorePhase.COMPENSATED)
 
 
 @app.callback()
 def from_files(
     ctx: typer.Context,
-    filename: FilesOpt = None,
+    filename: RestoreFiles = None,
     address: Address = None,
     namespace: Namespace = None,
     task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
@@ -51,7 +54,6 @@ def from_files(
     if not filename:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    from shardkeeper.cli.app import run
     from shardkeeper.control import connect, restores
     from shardkeeper.errors import SpecInvalid
 
@@ -72,7 +74,7 @@ def from_files(
 @app.command("start")
 def start_cmd(
     cluster: Annotated[str, typer.Option(help="Cluster whose backups are restored.")],
-    filename: FilesOpt = None,
+    filename: RestoreFiles = None,
     shard: Annotated[str | None, typer.Option(help="KEYSPACE/SHARD, e.g. customer/-80.")] = None,
     keyspace: Annotated[str | None, typer.Option(help="A whole keyspace.")] = None,
     backup: Annotated[str, typer.Option(help="Backup id, or latest.")] = "latest",
@@ -85,30 +87,19 @@ def start_cmd(
     task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
 ) -> None:
     """Start a restore from flags (the cluster and schedule documents come from -f)."""
-    from shardkeeper.cli.app import run
     from shardkeeper.control import connect, restores
-    from shardkeeper.spec.restore import Restore
 
     ks, sh = keyspace, None
     if shard:
         ks, _, sh = shard.partition("/")
         if not sh:
             raise typer.BadParameter("use KEYSPACE/SHARD, e.g. customer/-80", param_hint="--shard")
-    restore_name = name or f"restore-{uuid.uuid4().hex[:8]}"
+    flags = restores.RestoreFlags(
+        cluster=cluster, files=list(filename or []), keyspace=ks, shard=sh, backup=backup,
+        into=into, require_approval=require_approval, schedule=schedule, name=name)
 
     async def go() -> None:
-        docs = restores.load_documents([*(filename or []), *([into] if into else [])])
-        into_name = None
-        if into is not None:
-            into_docs = restores.load_documents([into])
-            into_name = next(iter(into_docs.clusters), None)
-        doc = Restore.model_validate({
-            "metadata": {"name": restore_name},
-            "spec": {"cluster": cluster, "keyspace": ks, "shard": sh, "into": into_name,
-                     "source": {"backupId": backup, "schedule": schedule},
-                     "requireApproval": require_approval},
-        })
-        inp = restores.input_of(doc, docs)
+        inp = restores.input_of_flags(flags)
         client = await connect.connect(address, namespace)
         handle = await restores.start(client, inp, task_queue)
         typer.echo(f"restore/{inp.name} started (workflow {handle.id})"
@@ -119,13 +110,12 @@ def start_cmd(
 
 @app.command("approve")
 def approve_cmd(
-    name: Annotated[str, typer.Argument(help="Restore name.")],
-    cluster: Cluster = None,
+    name: RestoreName,
+    cluster: RestoreCluster = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Approve a restore waiting in AwaitingApproval (the `approve_restore` update)."""
-    from shardkeeper.cli.app import run
     from shardkeeper.control import connect, restores
 
     async def go() -> None:
@@ -139,13 +129,12 @@ def approve_cmd(
 
 @app.command("cancel")
 def cancel_cmd(
-    name: Annotated[str, typer.Argument(help="Restore name.")],
-    cluster: Cluster = None,
+    name: RestoreName,
+    cluster: RestoreCluster = None,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Cancel a restore: it stops and undoes every change it made."""
-    from shardkeeper.cli.app import run
     from shardkeeper.control import connect, restores
 
     async def go() -> None:
@@ -158,14 +147,13 @@ def cancel_cmd(
 
 
 def describe_restore(
-    name: Annotated[str, typer.Argument(help="Restore name.")],
-    cluster: Cluster = None,
+    name: RestoreName,
+    cluster: RestoreCluster = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Live view until it ends.")] = False,
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
     """Phase, backup set and per-shard progress of a restore (bytes and rate per shard)."""
-    from shardkeeper.cli.app import run
     from shardkeeper.cli.output import out
     from shardkeeper.control import connect, restores
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -17,6 +17,7 @@ from rich.panel import Panel
 
 from shardkeeper.cli.options import Address, Namespace, Output, OutputFormat
 from shardkeeper.cli.output import emit, fail, out
+from shardkeeper.cli.runner import run
 
 get_app = typer.Typer(help="List resources (kubectl-style).", no_args_is_help=True)
 describe_app = typer.Typer(help="Show one resource in detail.", no_args_is_help=True)
@@ -28,12 +29,6 @@ Name = Annotated[str, typer.Argument(help="BackupSchedule name (metadata.name)."
 
 def _ts(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
-
-
-def _run(coro: Any) -> Any:
-    from shardkeeper.cli.app import run
-
-    return run(coro)
 
 
 @get_app.command("schedules")
@@ -62,7 +57,7 @@ def get_schedules(
             cols += ["schedule_id", "note"]
         emit(rows, cols, "table" if output == "wide" else output, "backup schedules")
 
-    _run(go())
+    run(go())
 
 
 @describe_app.command("schedule")
@@ -75,7 +70,6 @@ def describe_schedule(
 ) -> None:
     """Spec summary, paused or not, last and next run and last result per shard."""
     from shardkeeper.control import connect, status
-    from shardkeeper.datapath.store import describe_location
 
     async def go() -> None:
         client = await connect.connect(address, namespace)
@@ -102,7 +96,7 @@ def describe_schedule(
                  f"last run:    {_ts(s.last_run)}", f"next run:    {_ts(s.next_run)}"]
         if d.run_input:
             p = d.run_input.policy
-            lines += [f"destination: {describe_location(p.destination)}",
+            lines += [f"destination: {d.destination}",
                       f"engine:      {p.engine}"
                       + (f" ({', '.join(p.databases)})" if p.databases else "")
                       + (f", {p.compression.algorithm} level {p.compression.level}"
@@ -128,7 +122,7 @@ def describe_schedule(
         if d.skipped:
             emit(d.skipped, ["keyspace", "shard", "strategy", "reason"], "table", "skipped")
 
-    _run(go())
+    run(go())
 
 
 @schedule_app.command("trigger")
@@ -141,7 +135,7 @@ def trigger(name: Name, cluster: Cluster, address: Address = None,
         await schedules.trigger(await connect.connect(address, namespace), cluster, name)
         typer.echo(f"backupschedule/{name} triggered")
 
-    _run(go())
+    run(go())
 
 
 @schedule_app.command("pause")
@@ -155,7 +149,7 @@ def pause(name: Name, cluster: Cluster,
         await schedules.pause(await connect.connect(address, namespace), cluster, name, note)
         typer.echo(f"backupschedule/{name} paused")
 
-    _run(go())
+    run(go())
 
 
 @schedule_app.command("resume")
@@ -169,7 +163,7 @@ def resume(name: Name, cluster: Cluster,
         await schedules.resume(await connect.connect(address, namespace), cluster, name, note)
         typer.echo(f"backupschedule/{name} resumed")
 
-    _run(go())
+    run(go())
 
 
 @schedule_app.command("backfill")
@@ -190,4 +184,4 @@ def backfill(
                                  start_at, end_at)
         typer.echo(f"backupschedule/{name} backfilled {_ts(start_at)} .. {_ts(end_at)}")
 
-    _run(go())
+    run(go())

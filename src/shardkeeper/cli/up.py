@@ -41,14 +41,12 @@ def _table(rows: list[ShardRow], title: str) -> Table:
 async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile) -> int:
     from shardkeeper.contracts import names
     from shardkeeper.control import demo, progress, schedules
-    from shardkeeper.control.backups import list_backups
+    from shardkeeper.control.backups import list_backups, schedule_locations
     from shardkeeper.control.connect import connect
-    from shardkeeper.control.stack.mariadb_cluster import MariaDBCluster
+    from shardkeeper.control.stack.mariadb import MariaDBCluster
     from shardkeeper.control.stack.seaweedfs import SeaweedFS
     from shardkeeper.control.stack.temporal_server import TemporalDevServer
-    from shardkeeper.spec.convert import destination_of
     from shardkeeper.spec.load import load
-    from shardkeeper.spec.schedule import BackupSchedule
     from shardkeeper.spec.validate import check_references
     from shardkeeper.worker.main import running_worker
     from shardkeeper.worker.settings import WorkerSettings
@@ -95,9 +93,8 @@ async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile)
                 live.update(_table(await progress.snapshot(client, run), f"run {run.id}"))
             result = result_task.result()
             err.print(f"backup run finished in {time.monotonic() - t1:.1f}s")
-            locations = [destination_of(s.resource.spec.destination) for s in specs.schedules
-                         if isinstance(s.resource, BackupSchedule)]
-            manifests = await asyncio.to_thread(list_backups, locations, cluster.cluster)
+            manifests = await asyncio.to_thread(list_backups, schedule_locations(specs),
+                                                cluster.cluster)
             emit([{"keyspace": m.keyspace, "shard": m.shard, "backup_id": m.backup_id,
                    "size_bytes": m.size_bytes, "sha256": m.sha256[:12],
                    "source": m.source_instance, "gtid": m.binlog.gtid} for m in manifests],

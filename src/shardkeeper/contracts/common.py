@@ -14,7 +14,9 @@ class SecretKeyRef(Contract):
     """A key inside a Kubernetes Secret."""
 
     name: str
+    """Name of the Secret, in the namespace of the job or worker that reads it."""
     key: str
+    """Key inside the Secret's ``data``."""
 
 
 class CredentialRef(Contract):
@@ -38,7 +40,9 @@ class S3Credentials(Contract):
     """Access key pair by reference."""
 
     access_key_id: CredentialRef
+    """Reference to the access key id."""
     secret_access_key: CredentialRef
+    """Reference to the secret access key."""
 
 
 class S3Location(Contract):
@@ -47,21 +51,30 @@ class S3Location(Contract):
     kind: Literal["s3"] = "s3"
     """Discriminator of :data:`Destination`; optional on the wire (absent means s3)."""
     bucket: str
+    """Bucket name; it must exist (backups never create a bucket)."""
     prefix: str = ""
+    """Key prefix under which every cluster's backups live; empty: the bucket root."""
     endpoint: str | None = None
     """e.g. http://127.0.0.1:8333; None means the AWS default for the region."""
     region: str = "us-east-1"
+    """Region of the bucket, also used to sign requests."""
     force_path_style: bool = False
+    """Address the bucket as ``<endpoint>/<bucket>`` (most S3-compatible stores) rather than as a
+    virtual host."""
     credentials: S3Credentials | None = None
     """None: the standard AWS credential chain of the process (environment, instance role)."""
     ca_bundle: str | None = None
+    """Path of a PEM bundle trusted for the endpoint's TLS certificate; None: the system store."""
     insecure_skip_verify: bool = False
+    """Skip TLS certificate verification (test stores only)."""
     storage_class: str | None = None
     """S3 storage class of the backup objects (e.g. ``STANDARD_IA``); None: the bucket's."""
     sse: Literal["AES256", "aws:kms"] | None = None
     """Server-side encryption requested on every object written; None: the bucket default."""
     sse_kms_key_id: str | None = None
     """KMS key id or ARN when ``sse`` is ``aws:kms`` (an identifier, not a secret)."""
+    signature_version: Literal["v4", "v2"] = "v4"
+    """Request signing: v4 (SigV4, the default) or v2 (botocore's legacy ``s3`` signer)."""
 
 
 class FilesystemLocation(Contract):
@@ -71,9 +84,11 @@ class FilesystemLocation(Contract):
     """
 
     kind: Literal["filesystem"] = "filesystem"
+    """Discriminator of :data:`Destination`; required for a filesystem location."""
     path: str
     """Absolute directory; created when missing."""
     prefix: str = ""
+    """Key prefix below ``path``; empty: backups start directly under it."""
 
 
 def _destination_kind(value: Any) -> str:
@@ -102,36 +117,52 @@ class Instance(Contract):
     """One mariadbd of a shard."""
 
     name: str
+    """Instance name, unique in its cluster (job names and reports use it)."""
     role: Role
+    """Role in the shard: ``primary`` or ``replica``."""
     host: str | None = None
+    """Host name or IP address; None when reached by ``socket``."""
     port: int | None = None
+    """TCP port of mariadbd; None when reached by ``socket``."""
     socket: str | None = None
+    """Unix socket path; set instead of ``host`` and ``port`` on the same host."""
     datadir: str | None = None
+    """Data directory on the instance's host; needed for a physical restore in place."""
     start_command: tuple[str, ...] = ()
+    """argv that starts the instance after a restore stopped it; empty: not declared."""
     systemd_unit: str | None = None
+    """Alternatively the systemd unit that runs it (``systemctl start UNIT``)."""
 
 
 class DatabaseCredentials(Contract):
     """Database account used for readiness checks and the backup engine."""
 
     user: str = "root"
+    """Database account name."""
     password: CredentialRef | None = None
+    """The account's password, by reference; None: no password."""
 
 
 class ShardTopology(Contract):
     """One shard: its keyspace, name and instances."""
 
     keyspace: str
+    """Keyspace name."""
     shard: str
+    """Vitess key range of the shard: ``-``, ``-80``, ``80-``, ``40-80``."""
     instances: tuple[Instance, ...]
+    """Every instance of the shard (one primary, any number of replicas)."""
 
 
 class Topology(Contract):
     """A cluster as discovered at run time."""
 
     cluster: str
+    """Cluster name (the first path segment of every backup key)."""
     shards: tuple[ShardTopology, ...]
+    """Every shard of every keyspace."""
     credentials: DatabaseCredentials = DatabaseCredentials()
+    """Database account of the whole cluster (readiness checks, engines, restores)."""
 
     def keyspaces(self) -> list[str]:
         """Keyspace names, sorted."""
@@ -157,10 +188,13 @@ class PodDiscovery(Contract):
     """Which pods make up a cluster, and the labels that place them in it."""
 
     namespace: str
+    """Namespace whose pods are listed."""
     label_selector: str | None = None
     """Extra selector (``app=mariadb``) ANDed with the cluster label."""
     cluster_label: str = "shardkeeper.io/cluster"
+    """Label whose value is the cluster name."""
     keyspace_label: str = "shardkeeper.io/keyspace"
+    """Label whose value is the keyspace name."""
     shard_label: str = "shardkeeper.io/shard"
     """Shard names such as ``-80`` are not valid label values: the label holds an encoded
     value and the annotation of the same key the raw one (see ``render.label_value`` in
@@ -173,20 +207,27 @@ class PodDiscovery(Contract):
     """Headless Service of the pods: hosts become ``<pod>.<service>.<ns>.svc`` instead of
     pod IPs (stable across restarts)."""
     credentials: DatabaseCredentials = DatabaseCredentials()
+    """Database account used with the discovered instances."""
 
 
 class TopologySource(Contract):
     """Where ``resolve_shards`` reads the topology at every run.
 
-    ``file``: a YAML file holding a ``kind: Cluster`` document, read by the worker at run
-    time, so resharding needs no change to the schedule. ``inline``: a snapshot taken when
-    the schedule was applied. ``kubernetes``: the pods the API server lists now.
+    ``inline``: the Cluster document's topology, embedded by ``apply`` (and by ``backup
+    now``), so a worker on another machine needs no file of the applying one; a reshard is
+    re-applied like a schedule. ``file``: a YAML file holding a ``kind: Cluster`` document on
+    the worker's host, read at run time (schedules applied before ``inline`` existed, and
+    restores). ``kubernetes``: the pods the API server lists now.
     """
 
     kind: Literal["file", "inline", "kubernetes"]
+    """``file``, ``inline`` or ``kubernetes`` (see the class description)."""
     cluster: str
+    """Name of the cluster whose topology is read."""
     path: str | None = None
+    """``file`` only: path of the Cluster document on the worker's host."""
     topology: Topology | None = None
+    """``inline`` only: the topology snapshot."""
     pods: PodDiscovery | None = None
     """``kubernetes`` only: where the cluster's pods are and how they are labelled."""
     access: KubernetesAccess = KubernetesAccess()
@@ -202,14 +243,19 @@ class ExecutorConfig(Contract):
     """
 
     kind: Literal["local", "kubernetes"] = "local"
+    """``local`` (a process on the worker's host) or ``kubernetes`` (a Job)."""
     jobs_dir: str | None = None
     """Local executor: the jobs directory; None means the worker's configured default."""
     access: KubernetesAccess = KubernetesAccess()
+    """Kubernetes: how the worker reaches the API server."""
     namespace: str = "default"
+    """Kubernetes: namespace of the Jobs."""
     image: str | None = None
     """Agent image (Kubernetes); required there."""
     image_pull_policy: str | None = None
+    """Kubernetes: ``imagePullPolicy`` of the agent container; None: the cluster default."""
     service_account_name: str | None = None
+    """Kubernetes: service account of the Job's pod; None: the namespace default."""
     agent_command: tuple[str, ...] = ("shardkeeper",)
     """How the image starts the CLI; the agent subcommand (``agent backup``) is appended."""
     backoff_limit: int = 0
@@ -222,9 +268,13 @@ class ExecutorConfig(Contract):
     """Agent environment variables filled from Secrets, so ``{env: NAME}`` credential
     references resolve inside the pod."""
     resources: dict[str, Any] | None = None
+    """Kubernetes: ``ResourceRequirements`` of the agent container (camelCase)."""
     affinity: dict[str, Any] | None = None
+    """Kubernetes: ``Affinity`` of the Job's pod (camelCase)."""
     tolerations: tuple[dict[str, Any], ...] | None = None
+    """Kubernetes: ``Toleration`` objects of the Job's pod (camelCase)."""
     node_selector: dict[str, str] | None = None
+    """Kubernetes: node labels the Job's pod must match."""
     annotations: dict[str, str] | None = None
     """Added to the Job's pod template."""
     sidecar_port: int | None = None

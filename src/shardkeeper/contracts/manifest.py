@@ -22,26 +22,48 @@ class BackupManifest(Contract):
     """Everything needed to find, trust and restore one shard backup."""
 
     schema_version: int = MANIFEST_SCHEMA_VERSION
+    """Version of this record's layout (see ``MANIFEST_SCHEMA_VERSION``)."""
     cluster: str
+    """Cluster name."""
     keyspace: str
+    """Keyspace name."""
     shard: str
+    """Shard name."""
     backup_id: str
+    """Backup id, the same for every shard of one run."""
     schedule: str | None = None
+    """Schedule that took the backup; None for one taken outside a schedule."""
     strategy: str | None = None
+    """Strategy that covered the shard; None outside a schedule."""
     source_instance: str
+    """Name of the instance the backup was read from."""
     source_role: str
+    """Its role when the backup was taken (``primary`` or ``replica``)."""
     engine: str
+    """``mariabackup`` or ``logical``."""
     engine_version: str | None = None
+    """Version of the engine binary; None when unknown."""
     server_version: str | None = None
+    """``@@version`` of the source server; None when unknown."""
     object_key: str
+    """Object key of the backup stream."""
     size_bytes: int
+    """Stored bytes of the object."""
     sha256: str
+    """Hex SHA-256 of the stored object."""
     parts: int
+    """Number of objects or multipart parts."""
     started_at: datetime
+    """When streaming started (UTC)."""
     finished_at: datetime
+    """When the object was complete (UTC)."""
     verified_at: datetime
+    """When the stored bytes were re-read and matched (UTC)."""
     binlog: BinlogPosition = BinlogPosition()
+    """Binary log coordinates of the backup's consistent point."""
     replica_source_binlog: BinlogPosition | None = None
+    """The primary's coordinates when the source was a replica."""
     workflow_id: str | None = None
+    """Workflow id of the ShardBackup that wrote it."""
     stream: StreamInfo | None = None
     """None in version 1: the object is a raw xbstream."""

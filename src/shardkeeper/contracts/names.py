@@ -31,6 +31,8 @@ PRUNE_BACKUPS: Final = "prune_backups"
 FIND_RUNNING_BACKUPS: Final = "find_running_backups"
 REQUEST_LEASE: Final = "request_lease"
 RUNNING_WORKFLOWS: Final = "running_workflows"
+KEYSPACE_OWNERS: Final = "keyspace_owners"
+"""Keyspace strategies of the cluster's active schedules, read when a BackupRun starts."""
 # Restore saga (workflows/restore.py, workflows/shard_restore.py)
 RESOLVE_RESTORE_SET: Final = "resolve_restore_set"
 VERIFY_BACKUP: Final = "verify_backup"
@@ -59,6 +61,12 @@ SA_SHARD: Final = "ShardkeeperShard"
 SA_BACKUP_ID: Final = "ShardkeeperBackupId"
 SA_OUTCOME: Final = "ShardkeeperOutcome"
 SA_RESTORE_PHASE: Final = "ShardkeeperRestorePhase"
+SA_STRATEGY: Final = "ShardkeeperStrategy"
+"""The strategy a ShardBackup runs for (overlap is per schedule, strategy and shard)."""
+SA_PHASE: Final = "ShardkeeperPhase"
+"""``working`` once a ShardBackup is past its stagger sleep and deadline check (its claim)."""
+PHASE_WORKING: Final = "working"
 SEARCH_ATTRIBUTES: Final = (
     SA_CLUSTER, SA_SCHEDULE, SA_KEYSPACE, SA_SHARD, SA_BACKUP_ID, SA_OUTCOME, SA_RESTORE_PHASE,
+    SA_STRATEGY, SA_PHASE,
 )

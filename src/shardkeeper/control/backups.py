@@ -6,7 +6,11 @@ from collections.abc import Sequence
 
 from shardkeeper.contracts.common import Destination, FilesystemLocation
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath import catalog
+from shardkeeper.datapath.stores import catalog
+from shardkeeper.errors import SpecInvalid
+from shardkeeper.spec.convert import destination_of
+from shardkeeper.spec.load import SpecSet
+from shardkeeper.spec.schedule import BackupSchedule
 
 
 def _where(location: Destination) -> tuple[str, str]:
@@ -25,3 +29,16 @@ def list_backups(
         for m in catalog.list_backups(loc, cluster):
             seen[(_where(loc), m.object_key)] = m
     return sorted(seen.values(), key=lambda m: (m.cluster, m.keyspace, m.shard, m.backup_id))
+
+
+def schedule_locations(specs: SpecSet) -> list[Destination]:
+    """The destination of every BackupSchedule in ``specs`` (where its backups are listed).
+
+    Raises:
+        SpecInvalid: No BackupSchedule names a destination.
+    """
+    locations = [destination_of(s.resource.spec.destination) for s in specs.schedules
+                 if isinstance(s.resource, BackupSchedule)]
+    if not locations:
+        raise SpecInvalid("no BackupSchedule in the given files names a destination")
+    return locations

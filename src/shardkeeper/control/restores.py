@@ -1,7 +1,7 @@
 """Start, approve, cancel and watch Restore workflows; build their input from documents.
 
 A restore is addressed by its name: the workflow id is ``shardkeeper/<cluster>/restore/
-<name>`` (``contracts.restore.restore_workflow_id``), so ``approve NAME`` finds it without the
+<name>`` (``naming.restore_workflow_id``), so ``approve NAME`` finds it without the
 cluster by listing running ``Restore`` workflows. Per-shard bytes and rate come from the
 heartbeat details of each child's running ``stage_restore`` activity (``describe``), so the
 workflow history never grows with progress.
@@ -10,6 +10,7 @@ workflow history never grows with progress.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from shardkeeper import naming
 from shardkeeper.contracts import names
 from shardkeeper.contracts.common import Destination, TopologySource
 from shardkeeper.contracts.restore import (
@@ -32,7 +34,6 @@ from shardkeeper.contracts.restore import (
     RestoreSource,
     ShardProgress,
     StageRestoreHeartbeat,
-    restore_workflow_id,
 )
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.base import parse_duration
@@ -131,11 +132,47 @@ def input_of(restore: Restore, docs: Documents) -> RestoreInput:
     )
 
 
+@dataclass(frozen=True)
+class RestoreFlags:
+    """What ``restore start`` was given on its command line."""
+
+    cluster: str
+    files: list[Path]
+    keyspace: str | None = None
+    shard: str | None = None
+    backup: str = "latest"
+    into: Path | None = None
+    require_approval: bool = False
+    schedule: str | None = None
+    name: str | None = None
+
+
+def input_of_flags(flags: RestoreFlags) -> RestoreInput:
+    """The workflow input of a restore given by flags, as if written as a Restore document.
+
+    The cluster and schedule documents come from ``flags.files``; ``flags.into`` is the
+    Cluster document of new instances to restore into. Without a name, one is generated.
+    """
+    docs = load_documents([*flags.files, *([flags.into] if flags.into else [])])
+    into_name = None
+    if flags.into is not None:
+        into_name = next(iter(load_documents([flags.into]).clusters), None)
+    name = flags.name or naming.generated_restore_name(uuid.uuid4().hex[:8])
+    doc = Restore.model_validate({
+        "metadata": {"name": name},
+        "spec": {"cluster": flags.cluster, "keyspace": flags.keyspace, "shard": flags.shard,
+                 "into": into_name,
+                 "source": {"backupId": flags.backup, "schedule": flags.schedule},
+                 "requireApproval": flags.require_approval},
+    })
+    return input_of(doc, docs)
+
+
 async def start(client: Client, inp: RestoreInput, task_queue: str) -> WorkflowHandle[Any, Any]:
     """Start the Restore workflow (one per name and cluster while it runs)."""
     try:
         return await client.start_workflow(
-            names.RESTORE, inp, id=restore_workflow_id(inp.cluster, inp.name),
+            names.RESTORE, inp, id=naming.restore_workflow_id(inp.cluster, inp.name),
             task_queue=task_queue)
     except RPCError as err:
         if err.status == RPCStatusCode.ALREADY_EXISTS:
@@ -147,10 +184,9 @@ async def start(client: Client, inp: RestoreInput, task_queue: str) -> WorkflowH
 async def find(client: Client, name: str, cluster: str | None = None) -> WorkflowHandle[Any, Any]:
     """The handle of restore ``name`` (the running one when the cluster is not given)."""
     if cluster:
-        return client.get_workflow_handle(restore_workflow_id(cluster, name))
-    suffix = f"/restore/{name}"
+        return client.get_workflow_handle(naming.restore_workflow_id(cluster, name))
     found = [w async for w in client.list_workflows(f"WorkflowType = '{names.RESTORE}'")
-             if w.id.endswith(suffix)]
+             if naming.is_restore_workflow_of(w.id, name)]
     if not found:
         raise SpecInvalid(f"no restore named {name!r} (give --cluster if it is not listed)")
     newest = max(found, key=lambda w: w.start_time)

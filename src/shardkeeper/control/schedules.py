@@ -3,10 +3,17 @@
 One Temporal Schedule per BackupSchedule, id ``shardkeeper/<cluster>/<name>``; applying again
 updates it in place, never duplicates. Overlap is ALLOW_ALL: a run spread over a whole
 period must not make the next scheduled run skip; shards stagger inside the run.
+
+The schedule's action carries the Cluster document inline (never a path of the applying
+machine). Applying a Cluster document also updates the topology of the cluster's schedules
+that are already applied and not among the files given, so a reshard is one ``apply -f
+cluster.yaml``. Deleting a schedule removes the Temporal Schedule only: its backups stay,
+and a run it already started finishes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,11 +32,17 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from shardkeeper import naming
+from shardkeeper.activities.ownership import schedule_names
 from shardkeeper.contracts import names
+from shardkeeper.contracts.backup import BackupRunInput
+from shardkeeper.contracts.common import S3Location, TopologySource
+from shardkeeper.datapath.stores.destination import preflight as destination_preflight
+from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.base import parse_duration
-from shardkeeper.spec.convert import run_input
+from shardkeeper.spec.convert import destination_of, inline_topology, run_input
 from shardkeeper.spec.load import Loaded, SpecSet
 from shardkeeper.spec.schedule import BackupSchedule, BackupScheduleSpec, cron_line
 
@@ -40,7 +53,7 @@ class Applied:
 
     name: str
     schedule_id: str
-    action: str  # "created" | "updated"
+    action: str  # "created" | "updated" | "topology updated"
 
 
 def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
@@ -86,6 +99,70 @@ def build_schedule(loaded: Loaded, specs: SpecSet, task_queue: str) -> Schedule:
     )
 
 
+async def preflight(specs: SpecSet) -> None:
+    """Check every schedule's destination before anything is applied.
+
+    An S3 bucket and its credentials are checked from here; a filesystem directory only for
+    the local executor, since it is only checkable where the agent runs (a Kubernetes Job
+    mounts its own volume).
+
+    Raises:
+        ShardkeeperError: The first destination that cannot take backups, and why.
+    """
+    for loaded in specs.schedules:
+        if not isinstance(loaded.resource, BackupSchedule):  # pragma: no cover
+            continue
+        spec = loaded.resource.spec
+        loc = destination_of(spec.destination)
+        if isinstance(loc, S3Location) or spec.executor.kind == "local":
+            await asyncio.to_thread(destination_preflight, loc)
+
+
+async def reapply_topology(client: Client, specs: SpecSet, applied: list[Applied]) -> list[Applied]:
+    """Embed each Cluster document of ``specs`` in its cluster's other applied schedules.
+
+    ``shardkeeper apply`` calls it after :func:`apply`, so a reshard is one ``apply -f
+    cluster.yaml`` however the schedules were applied; schedules in ``applied`` already carry
+    it. Returns one ``topology updated`` entry per schedule changed.
+    """
+    results: list[Applied] = []
+    given = {r.schedule_id for r in applied}
+    for cluster_name, cluster_doc in sorted(specs.clusters.items()):
+        source = inline_topology(cluster_doc)
+        for name in await schedule_names(client, cluster_name):
+            sid = naming.schedule_id(cluster_name, name)
+            if sid not in given and await _replace_topology(client, sid, source):
+                results.append(Applied(name, sid, "topology updated"))
+    return results
+
+
+async def _replace_topology(client: Client, sid: str, source: TopologySource) -> bool:
+    """Put ``source`` into an applied schedule's BackupRun input; False if it has none."""
+    changed = False
+
+    async def swap(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        nonlocal changed
+        schedule = current.description.schedule
+        action = schedule.action
+        if not isinstance(action, ScheduleActionStartWorkflow) or not action.args:
+            return None
+        decoded = await client.data_converter.decode(action.args, [BackupRunInput])
+        old = decoded[0]
+        if not isinstance(old, BackupRunInput) or old.topology_source.kind == "kubernetes":
+            return None  # discovered at run time already: nothing of the file to embed
+        action.args = [old.model_copy(update={"topology_source": source})]
+        changed = True
+        return ScheduleUpdate(schedule=schedule)
+
+    try:
+        await client.get_schedule_handle(sid).update(swap)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False  # deleted since it was listed
+    return changed
+
+
 async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied]:
     """Create or update the Temporal Schedule of every BackupSchedule in ``specs``."""
     results: list[Applied] = []
@@ -110,6 +187,28 @@ async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied
 async def trigger(client: Client, cluster: str, schedule: str) -> None:
     """Run a schedule now (``temporal schedule trigger --schedule-id ...``)."""
     await client.get_schedule_handle(naming.schedule_id(cluster, schedule)).trigger()
+
+
+async def delete(client: Client, cluster: str, schedule: str) -> str:
+    """``temporal schedule delete --schedule-id ID``; returns the id.
+
+    Only the Temporal Schedule goes: the backups it made stay in their destination, and a
+    BackupRun it already started runs to its end.
+
+    Raises:
+        SpecInvalid: no such schedule (exit code 2, like every unknown name given).
+    """
+    sid = handle_id(cluster, schedule)
+    try:
+        await client.get_schedule_handle(sid).delete()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise SpecInvalid(
+            f"no BackupSchedule {schedule!r} of cluster {cluster!r} (temporal schedule {sid}); "
+            f"`shardkeeper get schedules -c {cluster}` lists the applied ones"
+        ) from None
+    return sid
 
 
 def handle_id(cluster: str, schedule: str) -> str:

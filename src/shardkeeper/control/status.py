@@ -20,8 +20,7 @@ from shardkeeper.contracts.backup import (
     BackupRunResult,
 )
 from shardkeeper.control.backups import list_backups
-
-PREFIX = naming.SCHEDULE_PREFIX + "/"
+from shardkeeper.datapath.stores.destination import describe_location
 
 
 @dataclass
@@ -66,6 +65,8 @@ class ScheduleDetail:
     skipped: list[dict[str, str]] = field(default_factory=list)
     missed_catchup: int = 0
     skipped_overlap: int = 0
+    destination: str | None = None
+    """Where the schedule's backups go (``s3://bucket/prefix`` or a directory), if known."""
 
 
 def _when(spec: Any) -> str:
@@ -81,18 +82,14 @@ def _when(spec: Any) -> str:
     return "-"
 
 
-def _split(schedule_id: str) -> tuple[str, str]:
-    _, cluster, name = schedule_id.split("/", 2)
-    return cluster, name
-
-
 async def list_schedules(client: Client, cluster: str | None = None) -> list[ScheduleSummary]:
     """Every shardkeeper schedule (optionally of one cluster), sorted by cluster and name."""
     rows = []
     async for s in await client.list_schedules():
-        if not s.id.startswith(PREFIX) or s.id.count("/") != 2:
+        parts = naming.schedule_id_parts(s.id)
+        if parts is None:
             continue
-        c, name = _split(s.id)
+        c, name = parts
         if (cluster and c != cluster) or s.schedule is None or s.info is None:
             continue
         recent = s.info.recent_actions
@@ -127,6 +124,7 @@ async def describe(client: Client, cluster: str, name: str) -> ScheduleDetail:
                       if isinstance(r, ScheduleActionExecutionStartWorkflow)],
         missed_catchup=desc.info.num_actions_missed_catchup_window,
         skipped_overlap=desc.info.num_actions_skipped_overlap,
+        destination=describe_location(run_input.policy.destination) if run_input else None,
     )
     shards: dict[tuple[str, str, str], ShardStatus] = {}
     # Newest run first: its plan gives the offsets; the newest finished one the results.

@@ -39,7 +39,7 @@ from shardkeeper.contracts.agent import (
     AgentProgress,
     AgentRestoreRequest,
 )
-from shardkeeper.datapath.backup import run_backup
+from shardkeeper.datapath.backup.run import run_backup
 from shardkeeper.errors import JobFailed, ShardkeeperError, SpecInvalid
 from shardkeeper.observability import configure_logging
 
@@ -115,7 +115,7 @@ def run_restore_job(
     Returns:
         The process exit code: 0 success, 1 temporary failure, 2 permanent failure.
     """
-    from shardkeeper.datapath.restore_job import run_restore
+    from shardkeeper.datapath.restore.job import run_restore
 
     def body(request: AgentRestoreRequest, emit: _ProgressWriter) -> BaseModel:
         report = run_restore(request, emit)

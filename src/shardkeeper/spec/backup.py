@@ -8,11 +8,12 @@ backs up to where the nightly backups go.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, model_validator
 
-from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel
+from shardkeeper.spec import aliases
+from shardkeeper.spec.base import API_VERSION, Duration, KeyspaceName, Metadata, Name, SpecModel
 from shardkeeper.spec.cluster import ShardName
 from shardkeeper.spec.destination import DestinationSpec
 from shardkeeper.spec.executor import ExecutorSpec
@@ -23,7 +24,9 @@ from shardkeeper.spec.schedule import (
     EncryptionSpec,
     Engine,
     JobTimeout,
+    Readiness,
     RetentionSpec,
+    Target,
     database_name,
 )
 
@@ -31,8 +34,9 @@ from shardkeeper.spec.schedule import (
 class BackupSpec(PodSettingsSpec):
     """Body of a Backup. Unset fields come from the defaults schedule, else the defaults."""
 
-    cluster: str
-    keyspace: str | None = None
+    cluster: Name
+    """The Cluster document's name (also ``cluster: {name: ...}``, seed 002)."""
+    keyspace: KeyspaceName | None = None
     """Only this keyspace (all its shards)."""
     shard: ShardName | None = None
     """Only this shard of ``keyspace``."""
@@ -44,13 +48,19 @@ class BackupSpec(PodSettingsSpec):
     """Logical engine only: the databases to dump."""
     compression: CompressionSpec | None = None
     encryption: EncryptionSpec | None = None
-    target: Literal["prefer-replica", "primary"] | None = None
+    target: Target | None = None
     max_replica_lag: Duration | None = None
+    readiness: Readiness | None = None
     job_timeout: JobTimeout | None = None
     retention: RetentionSpec | None = None
     executor: ExecutorSpec | None = None
     extra_flags: ExtraFlags = {}
     """Options passed to the backup engine, e.g. {use-memory: 1G}."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        return aliases.backup_fields(data)
 
     @model_validator(mode="after")
     def _shard_needs_keyspace(self) -> BackupSpec:

@@ -8,9 +8,10 @@ from typing import Annotated, Final
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
+from shardkeeper import naming
+from shardkeeper.errors import SpecInvalid
+
 API_VERSION: Final = "shardkeeper.io/v1alpha1"
-NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class SpecModel(BaseModel):
@@ -25,24 +26,32 @@ class SpecModel(BaseModel):
     )
 
 
-def _dns_label(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(
-            f"invalid name {value!r}: use at most 63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit (a DNS-1123 label, e.g. 'nightly-6h')"
-        )
-    return value
+def user_name(kind: str) -> AfterValidator:
+    """Field validator of a user name of ``kind`` (the grammar lives in ``naming``)."""
+
+    def check(value: str) -> str:
+        try:
+            naming.check_user_name(kind, value)
+        except SpecInvalid as err:
+            raise ValueError(str(err)) from None  # pydantic then names the field
+        return value
+
+    return AfterValidator(check)
 
 
-Name = Annotated[str, AfterValidator(_dns_label)]
-"""A DNS-1123 label: metadata names, strategy names (they end up in job names)."""
+Name = Annotated[str, user_name("name")]
+"""A Kubernetes object name (metadata names and references to them), at most 63 characters."""
+StrategyName = Annotated[str, user_name("strategy")]
+"""A strategy name: letters, digits, '-', '_', '.' (seed names such as 'customer-80-')."""
+KeyspaceName = Annotated[str, user_name("keyspace")]
+"""A Vitess keyspace name: lowercase letters, digits, '_' and '-'."""
 
 
 class Metadata(SpecModel):
     """Kubernetes-style object metadata."""
 
     name: Name
-    """Lowercase letters, digits and dashes (a DNS-1123 label)."""
+    """Lowercase letters, digits, '-' and '.' (a Kubernetes object name), at most 63."""
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
 

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from shardkeeper.spec.base import API_VERSION, Metadata, Name, SpecModel, ValueFrom
-
-SHARD_PATTERN = r"^(-|[0-9a-f]*-[0-9a-f]*|0)$"
-_SHARD_RE = re.compile(SHARD_PATTERN)
-_KEYSPACE_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")
-
-
-def _shard_name(value: str) -> str:
-    start, _, end = value.partition("-")
-    # key ranges compare as left-aligned hex strings: '40' < '8' < '80' < 'c0'
-    if not _SHARD_RE.match(value) or (start and end and start >= end):
-        raise ValueError(
-            f"invalid shard name {value!r}: use a Vitess key range of lowercase hex such as "
-            "'-' (unsharded), '-80', '80-' or '40-80' (start before end), or '0'"
-        )
-    return value
+from shardkeeper.spec.base import (
+    API_VERSION,
+    KeyspaceName,
+    Metadata,
+    Name,
+    SpecModel,
+    ValueFrom,
+    user_name,
+)
 
 
 def _quoted(value: object) -> object:
@@ -32,16 +24,8 @@ def _quoted(value: object) -> object:
     return value
 
 
-ShardName = Annotated[str, BeforeValidator(_quoted), AfterValidator(_shard_name)]
+ShardName = Annotated[str, BeforeValidator(_quoted), user_name("shard")]
 """A Vitess key range: '-', '-80', '80-', '40-80' (or '0')."""
-
-
-def _keyspace_name(value: str) -> str:
-    if not _KEYSPACE_RE.match(value):
-        raise ValueError(
-            f"invalid keyspace name {value!r}: use lowercase letters, digits, '_' and '-'"
-        )
-    return value
 
 
 class InstanceSpec(SpecModel):
@@ -86,7 +70,7 @@ class ShardSpec(SpecModel):
 class KeyspaceSpec(SpecModel):
     """A keyspace and its shards."""
 
-    name: Annotated[str, AfterValidator(_keyspace_name)]
+    name: KeyspaceName
     shards: Annotated[list[ShardSpec], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -83,6 +83,10 @@ def s3_location(spec: S3Spec) -> S3Location:
         credentials=creds,
         ca_bundle=spec.ca_bundle,
         insecure_skip_verify=spec.insecure_skip_verify,
+        storage_class=spec.storage_class,
+        sse=spec.server_side_encryption,
+        sse_kms_key_id=spec.sse_kms_key_id,
+        signature_version=spec.signature_version,
     )
 
 
@@ -137,6 +141,14 @@ def topology_of(cluster: Cluster) -> Topology:
             user=cluster.spec.credentials.user, password=credential_ref(pw) if pw else None
         ),
     )
+
+
+def inline_topology(cluster_doc: Loaded) -> TopologySource:
+    """The Cluster document embedded in a run's input (``kind: inline``)."""
+    res = cluster_doc.resource
+    if not isinstance(res, Cluster):  # pragma: no cover - SpecSet.clusters holds clusters
+        raise TypeError("expected a Cluster")
+    return TopologySource(kind="inline", cluster=res.metadata.name, topology=topology_of(res))
 
 
 def strategies_of(spec: BackupScheduleSpec) -> tuple[StrategyPlan, ...]:
@@ -240,6 +252,7 @@ def policy_of(spec: BackupScheduleSpec) -> BackupPolicy:
         encryption=encryption_of(spec.encryption),
         target=spec.target,
         max_replica_lag_seconds=parse_duration(spec.max_replica_lag),
+        readiness=spec.readiness,
         executor=executor_config(
             spec.executor,
             job_timeout_seconds=job_timeout_seconds(spec.job_timeout),
@@ -260,8 +273,11 @@ def policy_of(spec: BackupScheduleSpec) -> BackupPolicy:
 def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
     """The BackupRun input a schedule's Temporal Schedule starts its runs with.
 
-    The topology is read from the Cluster document's file at every run (so editing that file
-    for a reshard needs no re-apply).
+    The Cluster document travels inline (its topology, credentials by reference only), never
+    as a path on the applying machine, so a worker anywhere can run it; a reshard is
+    re-applied like a schedule. Keyspace ownership is decided when each run starts, from the
+    schedules that exist then; ``excluded_keyspaces`` records what the given files say (what
+    ``plan`` shows, and what a worker older than run-time ownership uses).
     """
     sched = schedule.resource
     if not isinstance(sched, BackupSchedule):  # pragma: no cover - callers pass schedules
@@ -271,12 +287,11 @@ def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
     return BackupRunInput(
         cluster=spec.cluster,
         schedule=sched.metadata.name,
-        topology_source=TopologySource(
-            kind="file", cluster=spec.cluster, path=str(cluster_doc.path.resolve())
-        ),
+        topology_source=inline_topology(cluster_doc),
         strategies=strategies_of(spec),
         policy=policy_of(spec),
         excluded_keyspaces=excluded_keyspaces(specs, spec.cluster, sched.metadata.name),
+        keyspace_owners_at_run_time=True,
         stagger_window_seconds=stagger_window_seconds(spec),
     )
 
@@ -347,6 +362,8 @@ def backup_policy_of(backup: Loaded, specs: SpecSet) -> BackupPolicy:
         own["target"] = spec.target
     if spec.max_replica_lag is not None:
         own["max_replica_lag_seconds"] = parse_duration(spec.max_replica_lag)
+    if spec.readiness is not None:
+        own["readiness"] = spec.readiness
     if spec.job_timeout is not None:
         own["job_timeout_seconds"] = job_timeout_seconds(spec.job_timeout)
     if spec.retention is not None:
@@ -418,12 +435,11 @@ def backup_run_input(
     return BackupRunInput(
         cluster=spec.cluster,
         schedule=res.metadata.name,
-        topology_source=TopologySource(
-            kind="file", cluster=spec.cluster, path=str(cluster_doc.path.resolve())
-        ),
+        topology_source=inline_topology(cluster_doc),
         strategies=(strategy,),
         policy=backup_policy_of(backup, specs),
         excluded_keyspaces=(),
+        keyspace_owners_at_run_time=False,
         stagger_window_seconds=0,
         backup_id=backup_id,
     )

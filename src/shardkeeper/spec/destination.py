@@ -4,7 +4,7 @@ directory on a mounted volume."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, model_validator
@@ -38,6 +38,40 @@ def _endpoint(value: str) -> str:
     return value
 
 
+# S3 storage classes whose objects read back at once. GLACIER and DEEP_ARCHIVE objects need a
+# RestoreObject request (hours) before a GET, so the verification re-read of every backup, and
+# any restore, would fail: they are refused, not passed through.
+STORAGE_CLASSES = (
+    "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
+    "REDUCED_REDUNDANCY",
+)
+_ARCHIVE_CLASSES = ("GLACIER", "DEEP_ARCHIVE")
+SERVER_SIDE_ENCRYPTION = ("AES256", "aws:kms")
+SIGNATURE_VERSIONS = ("v4", "v2")
+
+
+def _storage_class(value: str) -> str:
+    accepted = ", ".join(STORAGE_CLASSES)
+    if value in _ARCHIVE_CLASSES:
+        raise ValueError(
+            f"storage class {value!r} is an archive class: its objects cannot be read back "
+            "without a restore request, so verification and restores would fail; "
+            f"accepted: {accepted}"
+        )
+    if value not in STORAGE_CLASSES:
+        raise ValueError(f"unknown storage class {value!r}; accepted: {accepted}")
+    return value
+
+
+def _kms_key_id(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(
+            f"invalid KMS key id {value!r}: use a key id, key ARN or alias such as "
+            "alias/shardkeeper-backups (no spaces)"
+        )
+    return value
+
+
 class S3CredentialsSpec(SpecModel):
     """Access key pair by reference; omit to use the process's standard AWS chain."""
 
@@ -56,6 +90,32 @@ class S3Spec(SpecModel):
     credentials: S3CredentialsSpec | None = None
     ca_bundle: str | None = None
     insecure_skip_verify: bool = False
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = None
+    """Server-side encryption of every object written: AES256 (SSE-S3) or aws:kms (SSE-KMS);
+    unset: the bucket's default."""
+    sse_kms_key_id: Annotated[str, AfterValidator(_kms_key_id)] | None = None
+    """SSE-KMS key id, ARN or alias (needs serverSideEncryption aws:kms; unset: the account's
+    aws/s3 key)."""
+    storage_class: Annotated[str, AfterValidator(_storage_class)] | None = None
+    """Storage class of the backup objects, e.g. STANDARD_IA; unset: the bucket's default."""
+    signature_version: Literal["v4", "v2"] = "v4"
+    """Request signing: v4 (SigV4), or v2 for old S3-compatible stores that only speak it."""
+
+    @model_validator(mode="after")
+    def _encryption_settings(self) -> S3Spec:
+        if self.sse_kms_key_id is not None and self.server_side_encryption != "aws:kms":
+            raise ValueError(
+                "'sseKmsKeyId' needs serverSideEncryption 'aws:kms' (got "
+                f"{self.server_side_encryption!r}); accepted serverSideEncryption: "
+                f"{', '.join(SERVER_SIDE_ENCRYPTION)}"
+            )
+        if self.server_side_encryption == "aws:kms" and self.signature_version != "v4":
+            raise ValueError(
+                "serverSideEncryption 'aws:kms' needs signatureVersion 'v4' (S3 refuses "
+                "SSE-KMS requests signed with v2); accepted signatureVersion: "
+                f"{', '.join(SIGNATURE_VERSIONS)}"
+            )
+        return self
 
 
 def _absolute_path(value: str) -> str:

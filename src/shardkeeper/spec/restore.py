@@ -11,7 +11,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from shardkeeper.spec.base import API_VERSION, Duration, Metadata, Name, SpecModel, ValueFrom
+from shardkeeper.spec.base import (
+    API_VERSION,
+    Duration,
+    KeyspaceName,
+    Metadata,
+    Name,
+    SpecModel,
+    ValueFrom,
+)
 from shardkeeper.spec.cluster import ShardName
 from shardkeeper.spec.destination import S3Spec
 
@@ -25,7 +33,7 @@ class RestoreSourceSpec(SpecModel):
     """A BackupSchedule (in the given files) whose destination holds the backups."""
     s3: S3Spec | None = None
     """Raw object store: bucket, prefix and credentials; no schedule needed."""
-    cluster: str | None = None
+    cluster: Name | None = None
     """Cluster name the backups were stored under (the key prefix); default: spec.cluster."""
     encryption_key_from: ValueFrom | None = None
 
@@ -39,10 +47,10 @@ class RestoreSourceSpec(SpecModel):
 class RestoreSpec(SpecModel):
     """Body of a Restore."""
 
-    cluster: str
-    keyspace: str | None = None
+    cluster: Name
+    keyspace: KeyspaceName | None = None
     shard: ShardName | None = None
-    into: str | None = None
+    into: Name | None = None
     """Name of another Cluster document (in the given files) whose instances receive the
     data; omit to restore in place."""
     source: RestoreSourceSpec = RestoreSourceSpec()

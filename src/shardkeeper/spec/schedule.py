@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -16,12 +16,15 @@ from pydantic import (
     model_validator,
 )
 
+from shardkeeper.spec import aliases
 from shardkeeper.spec.base import (
     API_VERSION,
     Duration,
+    KeyspaceName,
     Metadata,
     Name,
     SpecModel,
+    StrategyName,
     ValueFrom,
     parse_duration,
 )
@@ -101,16 +104,32 @@ def job_timeout_seconds(value: str | None) -> int | None:
     return parse_duration(value)
 
 
+def _target_alias(value: object) -> object:
+    # cloudnative-mysql's name (seed 002) for the same rule: a healthy standby, else the primary.
+    return "prefer-replica" if value == "prefer-standby" else value
+
+
+Target = Annotated[Literal["prefer-replica", "primary"], BeforeValidator(_target_alias)]
+Readiness = Literal["source", "all-tablets"]
+
+
 class StrategySpec(SpecModel):
     """Which shards a strategy covers."""
 
-    name: Name
+    name: StrategyName
+    """Unique in the schedule; any seed name ('customer-80-', 'BackupShard' with
+    ``keyspaceShard`` becomes '<keyspace>-<shard as x-80>')."""
     scope: Literal["Shard", "Keyspace", "Cluster"] = "Shard"
     """Shard: one shard (keyspace and shard); Keyspace: all its shards; Cluster: all shards."""
-    keyspace: str | None = None
+    keyspace: KeyspaceName | None = None
     shard: ShardName | None = None
     extra_flags: ExtraFlags = {}
     """Options passed to the backup engine, e.g. {use-memory: 1G}."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        return aliases.keyspace_shard(data)
 
     @model_validator(mode="after")
     def _scope_fields(self) -> StrategySpec:
@@ -181,8 +200,14 @@ class BackupPolicySpec(PodSettingsSpec):
     """Logical engine only: the databases to dump (unset: all but the system ones)."""
     compression: CompressionSpec | None = None
     encryption: EncryptionSpec | None = None
-    target: Literal["prefer-replica", "primary"] = "prefer-replica"
+    target: Target = "prefer-replica"
+    """prefer-replica (alias prefer-standby): the least-lagged healthy replica within
+    maxReplicaLag, else the primary; primary: always the primary."""
     max_replica_lag: Duration = "5m"
+    """A replica further behind than this (or stopped, or unreachable) is passed over."""
+    readiness: Readiness = "source"
+    """source: back up from whatever healthy source ``target`` allows; all-tablets: skip the
+    shard unless every replica is healthy (the vitess operator's rule)."""
     job_timeout: JobTimeout | None = None
     """Measured from the real start of the backup; unset or -1 disables."""
     retention: RetentionSpec = RetentionSpec()
@@ -190,6 +215,11 @@ class BackupPolicySpec(PodSettingsSpec):
     allow_first_backup: bool = True
     """Physical engines: back up a shard that has no committed backup yet. False: such a
     shard is skipped until one exists (as vtbackup's --allow_first_backup=false)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _object_store(cls, data: Any) -> Any:
+        return aliases.object_store_field(data)
 
     @field_validator("databases")
     @classmethod
@@ -221,7 +251,7 @@ def check_databases(engine: str | None, databases: list[str] | None) -> None:
 class BackupScheduleSpec(BackupPolicySpec):
     """Body of a BackupSchedule."""
 
-    cluster: str
+    cluster: Name
     schedule: str | None = None
     """5-field cron line or a macro such as @daily; exclusive with ``frequency``."""
     frequency: str | None = None

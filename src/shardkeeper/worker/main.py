@@ -24,6 +24,15 @@ from shardkeeper.worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
 
+WORKFLOW_FAILURE_EXCEPTION_TYPES: tuple[type[BaseException], ...] = ()
+"""Exceptions that fail a whole workflow instead of its workflow task: none, on purpose.
+
+In particular not ``NondeterminismError`` (nor a base of it such as ``Exception``): a
+workflow whose code changed incompatibly must keep failing its *workflow task* (retried,
+the run stays Running) until the code is fixed, never end Failed mid-saga, because a failed
+Restore could no longer run its compensations. See docs/workflow-versioning.md.
+"""
+
 
 def build_worker(client: Client, settings: WorkerSettings) -> Worker:
     """A Worker with every workflow and activity registered."""
@@ -34,6 +43,7 @@ def build_worker(client: Client, settings: WorkerSettings) -> Worker:
         workflows=list(WORKFLOWS),
         activities=activities(settings.jobs_dir),
         interceptors=[ErrorMappingInterceptor()],
+        workflow_failure_exception_types=WORKFLOW_FAILURE_EXCEPTION_TYPES,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
         # blocking libraries run via asyncio.to_thread; give that pool room
         activity_executor=ThreadPoolExecutor(max_workers=32),

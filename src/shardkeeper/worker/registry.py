@@ -6,7 +6,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shardkeeper.activities import coordination, fencing, instances, readiness, storage, topology
+from shardkeeper.activities import (
+    coordination,
+    fencing,
+    instances,
+    ownership,
+    readiness,
+    storage,
+    topology,
+)
 from shardkeeper.activities import restore as restore_acts
 from shardkeeper.activities.jobs import JobActivities
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
@@ -37,6 +45,7 @@ def activities(jobs_dir: Path) -> list[Callable[..., Any]]:
         coordination.find_running_backups,
         coordination.request_lease,
         coordination.running_workflows,
+        ownership.keyspace_owners,
         *restore_activities(jobs_dir),
     ]
 

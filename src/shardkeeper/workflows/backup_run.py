@@ -5,11 +5,17 @@ the strategies to shards, and starts one ShardBackup child per shard, each delay
 deterministic stagger offset. It waits for the children so its result is the run's record;
 the Temporal Schedule uses overlap ALLOW_ALL, so a run spread over a whole period never makes
 the next scheduled run skip (README: "Overlap").
+
+Keyspace ownership is decided when a scheduled run starts (``keyspace_owners``): a keyspace
+that a Keyspace-scope strategy of another active schedule of the cluster owns then is left
+out of this run's Cluster-scope strategies, with a skip naming that schedule. A run started
+by hand keeps the exclusions its input carries (none for ``backup now``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -26,12 +32,21 @@ with workflow.unsafe.imports_passed_through():
         PlannedShard,
         ResolveShardsInput,
         ResolveShardsResult,
+        Scope,
         ShardBackupInput,
         ShardBackupResult,
         SkippedShard,
+        StrategyPlan,
+    )
+    from shardkeeper.contracts.common import Topology
+    from shardkeeper.contracts.ownership import (
+        KeyspaceOwner,
+        KeyspaceOwnersInput,
+        KeyspaceOwnersResult,
     )
     from shardkeeper.workflows import policies, search
-    from shardkeeper.workflows.shard_backup import ShardBackupWorkflow, root_cause
+    from shardkeeper.workflows.failures import root_cause
+    from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 
 
 def backup_id_of_run() -> str:
@@ -45,6 +60,40 @@ def backup_id_of_run() -> str:
     if scheduled is not None:
         return naming.backup_id_for(scheduled)
     return naming.backup_id_for(info.start_time, naming.manual_suffix(info.workflow_id))
+
+
+OWNERS_AT_RUN_TIME_PATCH = "keyspace-owners-at-run-time"
+"""Patch id of deciding keyspace ownership from the schedules that exist when a run starts."""
+
+
+def owners_at_run_time(inp: BackupRunInput) -> bool:
+    """Whether this run reads keyspace owners from the cluster's schedules now.
+
+    As the input says; an input written before the field existed decides by who started the
+    run: a Temporal Schedule (scheduled, triggered, backfilled) yes, a person (``backup now``)
+    no, since a backup asked for by hand is excluded from nothing.
+    """
+    if inp.keyspace_owners_at_run_time is not None:
+        return inp.keyspace_owners_at_run_time
+    return workflow.info().typed_search_attributes.get(search.SCHEDULED_START) is not None
+
+
+def skipped_as_owned(
+    topology: Topology, strategies: Sequence[StrategyPlan], owners: Sequence[KeyspaceOwner]
+) -> list[SkippedShard]:
+    """A skip per shard that a Cluster-scope strategy leaves to another schedule's owner."""
+    by_keyspace: dict[str, list[str]] = {}
+    for o in owners:
+        by_keyspace.setdefault(o.keyspace, []).append(f"strategy {o.strategy!r} of schedule "
+                                                      f"{o.schedule!r}")
+    own = {s.keyspace for s in strategies if s.scope == Scope.KEYSPACE}
+    return [
+        SkippedShard(keyspace=sh.keyspace, shard=sh.shard, strategy=st.name,
+                     reason=f"keyspace owned by {', '.join(by_keyspace[sh.keyspace])}")
+        for st in strategies if st.scope == Scope.CLUSTER
+        for sh in sorted(topology.shards, key=lambda x: (x.keyspace, x.shard))
+        if sh.keyspace in by_keyspace and sh.keyspace not in own
+    ]
 
 
 @workflow.defn(name=names.BACKUP_RUN)
@@ -75,9 +124,22 @@ class BackupRunWorkflow:
             **policies.RESOLVE.options(),
         )
         topology = resolved.topology
-        targets, skips = scopes.expand(topology, inp.strategies, inp.excluded_keyspaces)
+        excluded: tuple[str, ...] = inp.excluded_keyspaces
+        owned_skips: list[SkippedShard] = []
+        # Histories recorded before ownership moved to run time replay without the activity.
+        if owners_at_run_time(inp) and workflow.patched(OWNERS_AT_RUN_TIME_PATCH):
+            owners = await workflow.execute_activity(
+                names.KEYSPACE_OWNERS,
+                KeyspaceOwnersInput(cluster=inp.cluster),
+                result_type=KeyspaceOwnersResult,
+                **policies.RESOLVE.options(),
+            )
+            others = [o for o in owners.owners if o.schedule != inp.schedule]
+            excluded = tuple(sorted({o.keyspace for o in others}))
+            owned_skips = skipped_as_owned(topology, inp.strategies, others)
+        targets, skips = scopes.expand(topology, inp.strategies, excluded)
         skipped = [SkippedShard(keyspace=s.keyspace, shard=s.shard, strategy=s.strategy,
-                                reason=s.reason) for s in skips]
+                                reason=s.reason) for s in skips] + owned_skips
         keys = {t: stagger.StaggerKey(inp.cluster, t.keyspace, t.shard, t.strategy)
                 for t in targets}
         offsets = stagger.offsets(keys.values(), inp.stagger_window_seconds)
@@ -110,6 +172,9 @@ class BackupRunWorkflow:
                     policy=inp.policy,
                     offset_seconds=offset,
                     extra_flags=dict(flags.get(target.strategy, {})),
+                    slot_time=workflow.info().typed_search_attributes.get(
+                        search.SCHEDULED_START),
+                    run_started_at=workflow.info().workflow_start_time,
                 ),
                 id=child_id,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,

@@ -2,6 +2,18 @@
 
 Workflow code never writes a literal timedelta for an activity: it picks one of these.
 Every policy has a finite retry budget so a broken shard surfaces instead of retrying forever.
+
+Which failure types no retry can fix is not written here: it is every class of ``errors.py``
+that an activity must not retry (``PermanentError`` and its subclasses, walked recursively,
+and ``JobFailed``). Activities already raise those non-retryable; the list also covers a bare
+type name (a fake in a test, a foreign activity). Deriving it made two types non-retryable
+that the old hand-written list lacked, on purpose: ``BackupExists`` (a committed backup is
+never rewritten; only the agent raises it, before streaming, and its permanent exit already
+failed the wait for good; ``write_manifest`` never raises it, since it writes the same bytes
+at the same key, so a retry after a lost response simply succeeds) and ``JobRejected`` (the
+executor refused the job as invalid and refuses the same job again). ``JobFailed`` was never
+retried by an activity either (the wait raised it non-retryable); ShardBackup then starts a
+new job (``workflows/failures.py``).
 """
 
 from __future__ import annotations
@@ -12,18 +24,10 @@ from typing import Any
 
 from temporalio.common import RetryPolicy
 
-# Errors that no retry can fix; shardkeeper also marks its own permanent errors
-# non-retryable when raising them, this list covers the bare class names.
-_NON_RETRYABLE = [
-    "SpecInvalid",
-    "AccessDenied",
-    "BucketMissing",
-    "BackupNotFound",
-    "BackupIncomplete",
-    "ChecksumMismatch",
-    "EngineUnsupported",
-    "JobTimedOut",
-]
+from shardkeeper.errors import non_retryable_types
+
+# Sorted: the list is part of every ScheduleActivityTask command and must not vary by run.
+_NON_RETRYABLE = sorted(non_retryable_types())
 
 
 @dataclass(frozen=True)

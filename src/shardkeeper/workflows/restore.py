@@ -57,13 +57,13 @@ with workflow.unsafe.imports_passed_through():
         ShardRestoreResult,
         VerifyBackupInput,
         VerifyBackupResult,
-        restore_key,
-        shard_restore_workflow_id,
     )
+    from shardkeeper.errors import SpecInvalid
+    from shardkeeper.naming import restore_key, shard_restore_workflow_id
     from shardkeeper.workflows import policies, search
     from shardkeeper.workflows import restore_policies as rpolicies
+    from shardkeeper.workflows.failures import failure, root_cause
     from shardkeeper.workflows.saga import shielded
-    from shardkeeper.workflows.shard_backup import root_cause
     from shardkeeper.workflows.shard_restore import ShardRestoreWorkflow
 
 RESTORE_PHASE = SearchAttributeKey.for_keyword(names.SA_RESTORE_PHASE)
@@ -231,8 +231,7 @@ class RestoreWorkflow:
         shards = select_shards(resolved.topology, inp.keyspace, inp.shard)
         if not shards:
             where = "/".join(p for p in (inp.keyspace, inp.shard) if p) or "the cluster"
-            raise ApplicationError(f"no target shard matches {where} in the target topology",
-                                   type="SpecInvalid", non_retryable=True)
+            raise failure(SpecInvalid, f"no target shard matches {where} in the target topology")
         self._credentials = resolved.topology.credentials
         chosen = await workflow.execute_activity(
             names.RESOLVE_RESTORE_SET,

@@ -1,7 +1,8 @@
 """ShardBackup: one shard, one slot.
 
-stagger sleep → readiness → choose source → launch job → await (heartbeats) → verify the
-stored bytes → write metadata.json (the commit record) → prune. A shard that is not ready is
+stagger sleep → claim the slot (starting deadline and overlap, ``workflows/overlap.py``) →
+readiness → choose source → launch job → await (heartbeats) → verify the stored bytes →
+write metadata.json (the commit record) → prune. A shard that is not ready is
 *skipped* (an outcome, not a failure); a backup that fails for good fails this workflow (red
 in the Web UI) without failing its siblings.
 """
@@ -44,25 +45,11 @@ with workflow.unsafe.imports_passed_through():
         WriteManifestInput,
         WriteManifestResult,
     )
-    from shardkeeper.contracts.budget import (
-        FindRunningBackupsInput,
-        FindRunningBackupsResult,
-        LeaseRequest,
-        RequestLeaseInput,
-    )
+    from shardkeeper.contracts.budget import LeaseRequest, RequestLeaseInput
     from shardkeeper.contracts.manifest import BackupManifest
-    from shardkeeper.workflows import policies, search
-
-
-def root_cause(err: BaseException) -> ApplicationError:
-    """The innermost ApplicationError of a failure chain (what actually went wrong)."""
-    found: ApplicationError | None = None
-    current: BaseException | None = err
-    while current is not None:
-        if isinstance(current, ApplicationError):
-            found = current
-        current = current.__cause__ or getattr(current, "cause", None)
-    return found or ApplicationError(str(err), type=type(err).__name__)
+    from shardkeeper.errors import JobFailed
+    from shardkeeper.workflows import overlap, policies, search
+    from shardkeeper.workflows.failures import new_job_may_succeed, root_cause
 
 
 @workflow.defn(name=names.SHARD_BACKUP)
@@ -80,8 +67,8 @@ class ShardBackupWorkflow:
 
     @workflow.query(name="phase")
     def phase(self) -> str:
-        """Current phase: pending, staggering, readiness, launching, running, verifying,
-        committing, pruning, done."""
+        """Current phase: pending, staggering, claiming, readiness, launching, running,
+        verifying, committing, pruning, done."""
         return self._phase
 
     @workflow.run
@@ -108,15 +95,11 @@ class ShardBackupWorkflow:
                 timedelta(seconds=inp.offset_seconds), summary="deterministic stagger offset"
             )
 
-        previous = await self._previous_backups(inp)
-        if previous and inp.policy.concurrency_policy == "Forbid":
+        skip_reason = await self._claim_slot(inp)
+        if skip_reason is not None:
             return self._finish(ShardBackupResult(
-                **base, outcome=Outcome.SKIPPED,
-                reason=f"previous backup still running (concurrencyPolicy Forbid): "
-                       f"{', '.join(previous)}",
+                **base, outcome=Outcome.SKIPPED, reason=skip_reason
             ))
-        for wid in previous:  # Replace: the newer slot wins
-            await workflow.get_external_workflow_handle(wid).cancel()
 
         self._phase = "readiness"
         readiness = await workflow.execute_activity(
@@ -125,6 +108,7 @@ class ShardBackupWorkflow:
                 shard=inp.shard,
                 credentials=inp.credentials,
                 max_replica_lag_seconds=inp.policy.max_replica_lag_seconds,
+                readiness=inp.policy.readiness,
                 require_backup_in=None if self._first_backup_allowed(inp)
                 else inp.policy.destination,
                 cluster=inp.cluster,
@@ -143,6 +127,7 @@ class ShardBackupWorkflow:
             result_type=ChooseSourceResult,
             **policies.CHOOSE_SOURCE.options(),
         )
+        workflow.logger.info("backup source chosen: %s", source.reason)
         key = naming.backup_key(
             inp.policy.destination.prefix, inp.cluster, inp.shard.keyspace, inp.shard.shard,
             inp.backup_id,
@@ -205,6 +190,7 @@ class ShardBackupWorkflow:
             **base,
             outcome=Outcome.SUCCEEDED,
             source_instance=source.instance.name,
+            source_reason=source.reason,
             size_bytes=verified.size_bytes,
             sha256=verified.sha256,
             started_at=report.started_at,
@@ -217,20 +203,30 @@ class ShardBackupWorkflow:
         # A logical dump seeds nothing, so the "initial backup" rule is for physical engines.
         return inp.policy.allow_first_backup or inp.policy.engine == "logical"
 
-    async def _previous_backups(self, inp: ShardBackupInput) -> tuple[str, ...]:
-        """Running backups of this schedule's shard from earlier slots (Allow: not looked up)."""
-        if inp.policy.concurrency_policy == "Allow":
-            return ()
-        found = await workflow.execute_activity(
-            names.FIND_RUNNING_BACKUPS,
-            FindRunningBackupsInput(
-                cluster=inp.cluster, schedule=inp.schedule, keyspace=inp.shard.keyspace,
-                shard=inp.shard.shard, exclude_workflow_id=workflow.info().workflow_id,
-            ),
-            result_type=FindRunningBackupsResult,
-            **policies.RESOLVE.options(),
-        )
-        return tuple(found.workflow_ids)
+    async def _claim_slot(self, inp: ShardBackupInput) -> str | None:
+        """Deadline and overlap after the stagger sleep (``overlap``); a reason to skip, or None.
+
+        Runs recorded before the per-slot rules take the old path: every running backup of
+        the schedule's shard counts, whatever its slot or strategy.
+        """
+        self._phase = "claiming"
+        if inp.policy.starting_deadline_seconds and inp.slot_time is not None and (
+            workflow.patched(overlap.PATCH_STARTING_DEADLINE)
+        ):
+            missed = overlap.missed_reason(inp)
+            if missed is not None:
+                return missed
+        if workflow.patched(overlap.PATCH_SLOT_OVERLAP):
+            overlap.claim(inp)
+            if inp.policy.concurrency_policy == "Allow":
+                return None
+            earlier = await overlap.earlier_working(inp)
+            if earlier and inp.policy.concurrency_policy == "Forbid":
+                return overlap.forbid_reason(earlier)
+            if earlier:
+                await overlap.replace(earlier)
+            return None
+        return await overlap.recorded_overlap(inp)
 
     @contextlib.asynccontextmanager
     async def _lease(self, inp: ShardBackupInput) -> AsyncIterator[None]:
@@ -265,14 +261,10 @@ class ShardBackupWorkflow:
         self, inp: ShardBackupInput, source: ChooseSourceResult, key: str
     ) -> AgentBackupReport:
         """Launch the agent job and wait for it; a failed job is retried as a new job."""
-        labels = {
-            "shardkeeper.io/cluster": inp.cluster,
-            "shardkeeper.io/schedule": inp.schedule,
-            "shardkeeper.io/keyspace": inp.shard.keyspace,
-            "shardkeeper.io/shard": inp.shard.shard,
-            "shardkeeper.io/strategy": inp.strategy,
-            "shardkeeper.io/backup-id": inp.backup_id,
-        }
+        labels = naming.job_labels(
+            inp.cluster, inp.schedule, inp.shard.keyspace, inp.shard.shard,
+            strategy=inp.strategy, backup_id=inp.backup_id,
+        )
         request = AgentBackupRequest(
             cluster=inp.cluster,
             keyspace=inp.shard.keyspace,
@@ -315,6 +307,7 @@ class ShardBackupWorkflow:
                         job_timeout_seconds=inp.policy.job_timeout_seconds,
                     ),
                     result_type=AwaitBackupResult,
+                    cancellation_type=self._await_cancellation(),
                     **policies.AWAIT_BACKUP.options(),
                 )
                 report: AgentBackupReport = done.report
@@ -323,11 +316,7 @@ class ShardBackupWorkflow:
                 cause = err.cause
                 # JobFailed means "this job is over, a new one may succeed"; any other
                 # non-retryable error (bad credentials, timeout) fails the shard for good.
-                if (
-                    isinstance(cause, ApplicationError)
-                    and cause.non_retryable
-                    and cause.type != "JobFailed"
-                ):
+                if isinstance(cause, ApplicationError) and not new_job_may_succeed(cause):
                     raise self._fail(inp, cause.message, cause.type) from err
                 last_error = err
                 previous.append(job_name)
@@ -336,16 +325,19 @@ class ShardBackupWorkflow:
                     extra={"job_name": job_name, "attempt": attempt},
                 )
         message = root_cause(last_error).message if last_error else "backup failed"
-        raise self._fail(inp, message, "JobFailed") from last_error
+        raise self._fail(inp, message, JobFailed.__name__) from last_error
+
+    @staticmethod
+    def _await_cancellation() -> workflow.ActivityCancellationType:
+        # A cancelled (e.g. replaced) backup closes only once its job has stopped and the
+        # agent has aborted its upload; recorded runs keep the old fire-and-forget cancel.
+        if workflow.patched(overlap.AWAIT_BACKUP_CANCEL):
+            return workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+        return workflow.ActivityCancellationType.TRY_CANCEL
 
     async def _prune(self, inp: ShardBackupInput) -> None:
         """Retention and job history; best effort: a failed prune never fails the backup."""
-        labels = {
-            "shardkeeper.io/cluster": inp.cluster,
-            "shardkeeper.io/schedule": inp.schedule,
-            "shardkeeper.io/keyspace": inp.shard.keyspace,
-            "shardkeeper.io/shard": inp.shard.shard,
-        }
+        labels = naming.job_labels(inp.cluster, inp.schedule, inp.shard.keyspace, inp.shard.shard)
         try:
             await workflow.execute_activity(
                 names.PRUNE_JOBS,
@@ -387,6 +379,6 @@ class ShardBackupWorkflow:
         workflow.upsert_search_attributes([search.OUTCOME.value_set(Outcome.FAILED.value)])
         return ApplicationError(
             f"backup of {inp.shard.keyspace}/{inp.shard.shard} failed: {message}",
-            type=error_type or "JobFailed",
+            type=error_type or JobFailed.__name__,
             non_retryable=True,
         )

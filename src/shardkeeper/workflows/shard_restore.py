@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from shardkeeper import naming
     from shardkeeper.contracts import names
     from shardkeeper.contracts.common import Instance, Role
     from shardkeeper.contracts.restore import (
@@ -49,12 +50,12 @@ with workflow.unsafe.imports_passed_through():
         TargetState,
         ValidateRestoreInput,
         ValidateRestoreResult,
-        restore_job_name,
     )
+    from shardkeeper.naming import restore_job_name
     from shardkeeper.workflows import restore_policies as policies
+    from shardkeeper.workflows.failures import root_cause
     from shardkeeper.workflows.policies import ActivityPolicy
     from shardkeeper.workflows.saga import Saga
-    from shardkeeper.workflows.shard_backup import root_cause
 
 SHARD_RESTORE_FAILED = "ShardRestoreFailed"
 
@@ -213,8 +214,7 @@ class ShardRestoreWorkflow:
                 keyspace=inp.shard.keyspace, shard=inp.shard.shard, instance=inst,
                 source=inp.source, backup=inp.backup, restore_key=inp.restore_key,
                 use_memory_bytes=inp.use_memory_bytes,
-                labels={"shardkeeper.io/cluster": inp.cluster,
-                        "shardkeeper.io/restore": inp.restore_name},
+                labels=naming.restore_job_labels(inp.cluster, inp.restore_name),
             ),
             StageRestoreResult, policies.STAGE,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

@@ -1,7 +1,7 @@
 """The executor interface: how activities start, watch and clean up agent jobs.
 
 An executor runs one ``shardkeeper agent …`` process per shard operation, somewhere other
-than the worker: a detached local process (``local.py``) or a Kubernetes Job (later). This
+than the worker: a detached local process (``local/``) or a Kubernetes Job (``kubernetes/``). This
 module owns what both share: the job's spec and status types, the ``Executor`` protocol, the
 agent contract (environment variables, exit codes, the error file) and the helpers that turn
 what a finished agent left behind into a ``JobStatus``.
@@ -93,7 +93,7 @@ class JobSpec:
     name: str
     """Deterministic DNS-1123 label, from ``naming.job_name``."""
     argv: list[str]
-    """The agent command, e.g. ``[sys.executable, "-m", "shardkeeper", "agent", "backup"]``."""
+    """The agent command, e.g. ``[sys.executable, "-m", "shardkeeper.agent", "backup"]``."""
     request_json: str
     """The agent's request; holds credential references only, never secrets."""
     labels: dict[str, str]

@@ -4,8 +4,8 @@
 ``LocalExecutor.launch`` starts. The runner claims the job directory, starts the agent
 (``spec.json``'s argv) as its child, waits for it and records the exit status in
 ``exit_code`` — so the outcome survives a worker restart, and a worker that never saw the
-job start can still read it. It imports nothing beyond the standard library and ``base``,
-never temporalio, and starts in a few tens of milliseconds.
+job start can still read it. It imports nothing beyond the standard library, ``base`` and
+``shardkeeper.processes``, never temporalio, and starts in a few tens of milliseconds.
 
 Layout of ``<jobs_dir>/<name>/`` (the directory is 0700, so every file in it is private):
 
@@ -34,20 +34,20 @@ when it exits, as a Kubernetes container's processes are.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
 from shardkeeper.activities.executor.base import ERROR_FILE_ENV, REPORT_FILE_ENV, REQUEST_FILE_ENV
+from shardkeeper.activities.executor.procfs import process_identity
+from shardkeeper.processes import die_with_parent_hook
 
 RUNNER_MODULE: Final = "shardkeeper.activities.executor.local_runner"
 
@@ -73,8 +73,6 @@ RUNNER_NOT_CLAIMED: Final = 4
 # The conventional "command could not be executed" status, recorded when exec fails.
 EXIT_CANNOT_EXECUTE: Final = 127
 
-_PR_SET_PDEATHSIG: Final = 1
-_BOOT_ID_PATH: Final = Path("/proc/sys/kernel/random/boot_id")
 
 
 def now_utc() -> datetime:
@@ -126,68 +124,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def boot_id() -> str:
-    """This boot's id: a start time counted from boot means nothing after a reboot."""
-    try:
-        return _BOOT_ID_PATH.read_text().strip()
-    except OSError:
-        return ""
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """Fields 3… of ``/proc/<pid>/stat`` (after ``(comm)``), or None if there is no such pid."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes().decode(errors="replace")
-    except OSError:
-        return None
-    # comm may contain spaces and parentheses; it ends at the last ')'.
-    return raw[raw.rfind(")") + 2 :].split()
-
-
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``: start time in clock ticks since boot."""
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields and len(fields) > 19 else None
-
-
-def proc_pgid(pid: int) -> int | None:
-    """Field 5 of ``/proc/<pid>/stat``: the process group id."""
-    fields = _proc_stat(pid)
-    return int(fields[2]) if fields and len(fields) > 2 else None
-
-
-def process_identity(pid: int) -> dict[str, Any]:
-    """What identifies ``pid`` beyond its number: start time and boot id."""
-    return {"pid": pid, "start_time": proc_start_time(pid), "boot_id": boot_id()}
-
-
-def identity_alive(identity: dict[str, Any] | None) -> bool:
-    """Whether the process recorded in ``identity`` is still running.
-
-    A pid alone is not trusted: after the process ends the kernel may hand the number to an
-    unrelated process. The start time (and the boot id, since start times restart at each
-    boot) must match too. Zombies count as dead: they have exited, only their parent has
-    not reaped them yet.
-
-    Args:
-        identity: A ``process_identity`` record as read from a pid file.
-
-    Returns:
-        True only if a process with that pid, start time and boot id is alive.
-    """
-    if not identity:
-        return False
-    pid, start = identity.get("pid"), identity.get("start_time")
-    if not isinstance(pid, int) or not isinstance(start, int) or pid <= 0:
-        return False
-    if identity.get("boot_id") != boot_id():
-        return False
-    fields = _proc_stat(pid)
-    if not fields or len(fields) <= 19:
-        return False
-    return fields[0] not in ("Z", "X", "x") and int(fields[19]) == start
-
-
 def exit_record(
     exit_code: int | None, *, signal_number: int | None = None, reason: str | None = None
 ) -> dict[str, Any]:
@@ -198,27 +134,6 @@ def exit_record(
         "finished_at": now_utc().isoformat(),
         "reason": reason,
     }
-
-
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the agent get SIGTERM when the runner dies.
-
-    Loaded before ``fork()`` so the child does no dynamic loading. None where ``prctl`` is
-    unavailable (not Linux).
-    """
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        # The runner may have died between fork() and prctl(): then no signal would come.
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
 
 
 class _Runner:
@@ -241,8 +156,11 @@ class _Runner:
             os.kill(self.child_pid, signum)
 
     def child_env(self) -> dict[str, str]:
-        """The worker's environment (credential references may name variables in it) plus
-        the spec's extras and the agent-contract file paths."""
+        """The agent's environment: the worker's, the spec's extras, the contract's paths.
+
+        The worker's environment is kept because credential references may name variables
+        in it.
+        """
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
         # Progress lines go to a file; without this a Python agent's stdout is
@@ -280,7 +198,7 @@ class _Runner:
                     # can be signalled together without touching the runner.
                     process_group=0,
                     # Safe here (unlike in the worker): the runner is single-threaded.
-                    preexec_fn=_die_with_parent_hook(),
+                    preexec_fn=die_with_parent_hook(signal.SIGTERM),
                 )
             except OSError as exc:
                 message = f"cannot execute {argv[0]!r}: {exc.strerror or exc}"

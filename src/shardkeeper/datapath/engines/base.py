@@ -3,7 +3,7 @@
 An engine knows how to build its command line (secrets in a private file, never in argv),
 how to tell success from its log, and how to read the consistent point out of the stream it
 writes (an observer fed the raw stream as it passes). It does not read the stream, compress,
-encrypt, upload, hash or log; the pipeline in ``datapath/backup.py`` does that, identically
+encrypt, upload, hash or log; the pipeline in ``datapath/backup/`` does that, identically
 for every engine, so a new engine (e.g. xtrabackup) only adds a module here and a line in
 the registry. Physical engines also say how to prepare and copy back a staged backup.
 """

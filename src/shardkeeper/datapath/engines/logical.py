@@ -11,15 +11,14 @@ The password goes through the same 0600 defaults file as for mariadb-backup.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from shardkeeper.contracts.agent import AgentBackupRequest, BinlogPosition
-from shardkeeper.datapath.client_options import write_client_defaults
 from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts, StreamFormat
+from shardkeeper.datapath.engines.binaries import binary_version, find_binary
 from shardkeeper.datapath.engines.mariabackup import normalise_flags
-from shardkeeper.errors import EngineUnsupported, SpecInvalid
+from shardkeeper.datapath.tools.client_options import write_client_defaults
+from shardkeeper.errors import SpecInvalid
 
 BINARIES = ("mariadb-dump", "mysqldump")
 SYSTEM_DATABASES = ("mysql", "sys")
@@ -51,14 +50,6 @@ _CHANGE_MASTER = re.compile(
 _GTID = re.compile(r"SET GLOBAL gtid_slave_pos\s*=\s*'([^']*)'", re.IGNORECASE)
 _SERVER_VERSION = re.compile(r"^-- Server version\s+(\S+)", re.MULTILINE)
 _DUMP_VERSION = re.compile(r"Distrib (\S+?),")
-
-
-def _binary() -> str:
-    for name in BINARIES:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise EngineUnsupported(f"none of {', '.join(BINARIES)} is on PATH")
 
 
 def parse_dump_header(text: str) -> StreamFacts:
@@ -109,14 +100,7 @@ class LogicalEngine:
 
     def version(self) -> str | None:
         """Version from ``mariadb-dump --version`` (its ``Distrib``)."""
-        try:
-            done = subprocess.run(
-                [_binary(), "--version"], capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.SubprocessError, EngineUnsupported):
-            return None
-        match = _DUMP_VERSION.search(done.stdout)
-        return match.group(1) if match else (done.stdout.strip() or None)
+        return binary_version(BINARIES, _DUMP_VERSION)
 
     def command(self, request: AgentBackupRequest, workdir: Path) -> EngineCommand:
         """Write the 0600 defaults file into ``workdir`` and return the argv.
@@ -137,7 +121,7 @@ class LogicalEngine:
         for db in request.databases:
             if not _DB_NAME.match(db):
                 raise SpecInvalid(f"databases: {db!r} is not a valid database name")
-        binary = _binary()
+        binary = find_binary(BINARIES)
         defaults = workdir / "engine.cnf"
         password = write_client_defaults(defaults, request.source, request.credentials)
         argv = [

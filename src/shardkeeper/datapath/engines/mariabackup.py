@@ -9,17 +9,16 @@ the command line (``ps`` shows argv) and never in a log line or an error.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 from shardkeeper.contracts.agent import AgentBackupRequest, BinlogPosition
 from shardkeeper.contracts.common import Role
-from shardkeeper.datapath.client_options import write_client_defaults
 from shardkeeper.datapath.engines.base import EngineCommand, StreamFacts, StreamFormat
-from shardkeeper.datapath.xbstream import XbstreamTap
-from shardkeeper.errors import EngineUnsupported, SpecInvalid
+from shardkeeper.datapath.engines.binaries import binary_version, find_binary
+from shardkeeper.datapath.engines.xbstream import XbstreamTap
+from shardkeeper.datapath.tools.client_options import write_client_defaults
+from shardkeeper.errors import SpecInvalid
 
 BINARIES = ("mariadb-backup", "mariabackup")
 BINLOG_INFO = "xtrabackup_binlog_info"
@@ -67,14 +66,6 @@ _INFO_LINE = re.compile(r"^\s*([a-z_]+)\s*=\s*(.*?)\s*$")
 _SLAVE_GTID = re.compile(r"gtid_slave_pos\s*=\s*'([^']*)'", re.IGNORECASE)
 _SLAVE_FILE = re.compile(r"MASTER_LOG_FILE\s*=\s*'([^']*)'", re.IGNORECASE)
 _SLAVE_POS = re.compile(r"MASTER_LOG_POS\s*=\s*(\d+)", re.IGNORECASE)
-
-
-def _binary() -> str:
-    for name in BINARIES:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise EngineUnsupported(f"none of {', '.join(BINARIES)} is on PATH")
 
 
 def normalise_flags(extra_flags: Mapping[str, str]) -> list[str]:
@@ -162,15 +153,7 @@ class MariaBackupEngine:
 
     def version(self) -> str | None:
         """Version from ``mariadb-backup --version`` (e.g. ``10.11.19-MariaDB``)."""
-        try:
-            done = subprocess.run(
-                [_binary(), "--version"], capture_output=True, text=True, timeout=30, check=False
-            )
-        except (OSError, subprocess.SubprocessError, EngineUnsupported):
-            return None
-        text = (done.stdout + done.stderr).strip()
-        match = _VERSION.search(text)
-        return match.group(1) if match else (text.splitlines()[0] if text else None)
+        return binary_version(BINARIES, _VERSION)
 
     def command(self, request: AgentBackupRequest, workdir: Path) -> EngineCommand:
         """Write the 0600 defaults file into ``workdir`` and return the argv.
@@ -183,7 +166,7 @@ class MariaBackupEngine:
         if request.parallel < 1:
             raise SpecInvalid(f"parallel must be at least 1, got {request.parallel}")
         extra = normalise_flags(request.extra_flags)
-        binary = _binary()
+        binary = find_binary(BINARIES)
         source = request.source
         defaults = workdir / "engine.cnf"
         password = write_client_defaults(defaults, source, request.credentials)
@@ -215,7 +198,7 @@ class MariaBackupEngine:
 
     def prepare_command(self, target_dir: Path, use_memory_bytes: int | None) -> list[str]:
         """``mariadb-backup --prepare`` (applies the redo log in place)."""
-        argv = [_binary(), "--prepare", f"--target-dir={target_dir}"]
+        argv = [find_binary(BINARIES), "--prepare", f"--target-dir={target_dir}"]
         if use_memory_bytes:
             argv.append(f"--use-memory={use_memory_bytes}")
         return argv
@@ -225,7 +208,7 @@ class MariaBackupEngine:
     ) -> list[str]:
         """``--move-back`` (rename, same filesystem) or ``--copy-back`` into ``datadir``."""
         argv = [
-            _binary(),
+            find_binary(BINARIES),
             "--move-back" if move else "--copy-back",
             f"--target-dir={staged_dir}",
             f"--datadir={datadir}",

@@ -1,0 +1,123 @@
+"""The backup catalog as it exists in the store: manifests and listing.
+
+This module owns the commit record (metadata.json) on the wire and the rule that only a
+prefix with metadata.json is a backup. It works on any destination (S3 or a filesystem,
+through :mod:`shardkeeper.datapath.stores.protocol`); it never talks to Temporal and never
+moves backup payload bytes. Retention (which backups are deleted) is ``retention.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import structlog
+from pydantic import ValidationError
+
+from shardkeeper import naming
+from shardkeeper.contracts.common import Destination
+from shardkeeper.contracts.manifest import BackupManifest
+from shardkeeper.datapath.stores.destination import open_store, root_of
+from shardkeeper.datapath.stores.protocol import Store
+from shardkeeper.errors import BackupIncomplete
+
+log = structlog.get_logger(__name__)
+
+_READ_WORKERS = 8
+
+
+def put_manifest(location: Destination, manifest: BackupManifest) -> str:
+    """Write ``manifest`` as the backup's metadata.json (sorted keys, indent 2).
+
+    Idempotent: the same manifest always lands at the same key with the same bytes.
+
+    Returns:
+        The key written.
+
+    Raises:
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    key = naming.manifest_key(
+        location.prefix, manifest.cluster, manifest.keyspace, manifest.shard, manifest.backup_id
+    )
+    body = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
+    open_store(location).put_bytes(key, body.encode("utf-8"), "application/json")
+    return key
+
+
+def read_manifest(location: Destination, key: str) -> BackupManifest:
+    """Read one metadata.json.
+
+    Raises:
+        BackupNotFound: No object at ``key``.
+        BackupIncomplete: The object is not a valid manifest.
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    return manifest_in(open_store(location), key)
+
+
+def manifest_in(store: Store, key: str) -> BackupManifest:
+    """Read one metadata.json from an open store (as :func:`read_manifest`)."""
+    body = store.read_bytes(key)
+    try:
+        return BackupManifest.model_validate_json(body)
+    except ValidationError as exc:
+        raise BackupIncomplete(
+            f"{key} in {store.describe()} is not a valid backup manifest "
+            f"({exc.error_count()} errors)"
+        ) from None
+
+
+def _objects(store: Store, prefix: str) -> Iterator[tuple[str, datetime]]:
+    """(key, last modified) of every complete object under ``prefix``."""
+    return store.iter_objects(prefix)
+
+
+def list_backups(
+    location: Destination,
+    cluster: str | None = None,
+    keyspace: str | None = None,
+    shard: str | None = None,
+) -> list[BackupManifest]:
+    """Committed backups (those with metadata.json) under ``location``, optionally filtered.
+
+    Layout: ``<prefix>/<cluster>/<keyspace>/<shard>/<backup_id>/metadata.json``. Prefixes
+    without metadata.json are garbage and never listed; an unreadable manifest is logged and
+    skipped.
+
+    Returns:
+        Manifests sorted by cluster, keyspace, shard, backup_id.
+
+    Raises:
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    root = root_of(location)
+    narrowest = [cluster]
+    if cluster is not None:
+        narrowest.append(keyspace)
+        if keyspace is not None:
+            narrowest.append(shard)
+    listed = root + "".join(f"{part}/" for part in narrowest if part is not None)
+    wanted = (cluster, keyspace, shard)
+    store = open_store(location)
+    keys: list[str] = []
+    for key, _modified in _objects(store, listed):
+        parts = key[len(root) :].split("/")
+        if len(parts) != 5 or parts[4] != naming.MANIFEST_OBJECT:
+            continue
+        if any(want is not None and want != got for want, got in zip(wanted, parts, strict=False)):
+            continue
+        keys.append(key)
+
+    def read(key: str) -> BackupManifest | None:
+        try:
+            return manifest_in(store, key)
+        except BackupIncomplete as exc:
+            log.warning("catalog.manifest_unreadable", key=key, error=str(exc))
+            return None
+
+    with ThreadPoolExecutor(_READ_WORKERS, thread_name_prefix="sk-catalog") as pool:
+        manifests = [m for m in pool.map(read, keys) if m is not None]
+    return sorted(manifests, key=lambda m: (m.cluster, m.keyspace, m.shard, m.backup_id))

@@ -1,0 +1,50 @@
+"""Child processes that die with their parent: the one parent-death pre-exec hook.
+
+Every process shardkeeper starts (the stack's servers, the local runner's agent, the agent's
+engine and restore tools) must not outlive the process that started it, even when that one is
+SIGKILLed. On Linux the kernel can send a signal to a child when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``); this module owns that hook. It is the bottom layer: it imports
+nothing from shardkeeper (and never temporalio), so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Final
+
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def die_with_parent_hook(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``signum`` when its parent dies (Linux).
+
+    The kernel sends the signal when the *thread* that forked the child ends, not the process:
+    callers fork from a thread that lives as long as the process they mean. ``prctl`` is looked
+    up here, before ``fork()``, so the child does no dynamic loading. If the parent already died
+    between ``fork()`` and ``prctl()`` no signal would come, so the hook sends it itself.
+
+    Args:
+        signum: The signal the child gets, e.g. SIGKILL for a server, SIGTERM for an agent
+            that should stop its own children first.
+
+    Returns:
+        The hook, or None where ``prctl`` is unavailable (not Linux).
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return arm
