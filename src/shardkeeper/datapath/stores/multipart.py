@@ -19,7 +19,7 @@ import structlog
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.datapath.stores.protocol import PartLedger, UploadedPart
 from shardkeeper.datapath.stores.s3_client import S3Client, location_error
-from shardkeeper.errors import PermanentError
+from shardkeeper.errors import PermanentError, ShardkeeperError
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +104,7 @@ class MultipartUpload(PartLedger):
         self._location = location
         self.key = key
         self.upload_id: str | None = None
+        self._create_sent = False
         self._pool = ThreadPoolExecutor(max_in_flight, thread_name_prefix="sk-part")
         super().__init__()
         self._futures: list[Future[UploadedPart]] = []
@@ -127,6 +128,9 @@ class MultipartUpload(PartLedger):
         self._futures.append(future)
 
     def _create(self) -> None:
+        # Set before the call: a SIGTERM (Terminated) can land while the response is read,
+        # after S3 created the upload but before its id is known here; abort then sweeps it.
+        self._create_sent = True
         try:
             response = self._client.create_multipart_upload(
                 Bucket=self._location.bucket,
@@ -205,6 +209,11 @@ class MultipartUpload(PartLedger):
             future.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self.upload_id is None:
+            if self._create_sent:  # created, id lost mid-response: the key is this run's own
+                try:
+                    abort_open_uploads(self._client, self._location, self.key, exact_key=True)
+                except ShardkeeperError as exc:
+                    log.error("multipart.abort_failed", key=self.key, error=str(exc))
             return
         try:
             self._client.abort_multipart_upload(
