@@ -60,8 +60,64 @@ def shard_prefix(prefix: str, cluster: str, keyspace: str, shard: str) -> str:
 
 
 def backup_prefix(prefix: str, cluster: str, keyspace: str, shard: str, backup_id: str) -> str:
-    """Object-store prefix of one backup (ends with '/')."""
+    """Object-store prefix of one backup (ends with '/').
+
+    ``backup_id`` is the backup's directory (:func:`backup_dir`): the bare id in the old layout.
+    """
     return f"{shard_prefix(prefix, cluster, keyspace, shard)}{backup_id}/"
+
+
+# Backup directories. Before per-schedule keys a backup's directory under the shard was its
+# id, so two schedules (or a Cluster and a Shard strategy) firing at one nominal time into one
+# bucket shared keys. Now it is ``<backup_id>_<tag>``, the tag built from (schedule, strategy);
+# ``_`` never occurs in a backup id, so the id is what comes before the first ``_``. Directories
+# starting with ``_`` (``_cleanup``) are side records, never backups.
+_TAG_SLUG_MAX = 40
+_TAG_HASH_CHARS = 6
+_MANUAL_ID_RE = re.compile(r"-m[0-9a-f]{8}$")
+CLEANUP_DIR = "_cleanup"
+
+
+def schedule_tag(schedule: str | None, strategy: str | None) -> str:
+    """Readable slug of (schedule, strategy) plus a short hash of both (unique per pair)."""
+    raw = f"{schedule or ''}.{strategy or ''}"
+    digest = hashlib.sha256(f"{schedule or ''}\x00{strategy or ''}".encode()).hexdigest()
+    slug = re.sub(r"[^a-z0-9.-]+", "-", raw.lower()).strip("-.")[:_TAG_SLUG_MAX] or "x"
+    return f"{slug}-{digest[:_TAG_HASH_CHARS]}"
+
+
+def backup_dir(backup_id: str, schedule: str | None = None, strategy: str | None = None) -> str:
+    """Directory of one backup under its shard: ``<backup_id>_<tag>``; the bare id without
+    a schedule (the layout before per-schedule keys)."""
+    if schedule is None and strategy is None:
+        return backup_id
+    return f"{backup_id}_{schedule_tag(schedule, strategy)}"
+
+
+def split_backup_dir(directory: str) -> tuple[str, str | None]:
+    """``(backup_id, tag)`` of a backup directory; tag None for the old layout."""
+    backup_id, sep, tag = directory.partition("_")
+    return backup_id, (tag if sep else None)
+
+
+def is_side_record_dir(directory: str) -> bool:
+    """Whether a directory under a shard holds side records (``_cleanup``), not a backup."""
+    return directory.startswith("_")
+
+
+def is_manual_backup_id(backup_id: str) -> bool:
+    """Whether ``backup_id`` carries a manual run's suffix (see :func:`manual_suffix`)."""
+    return bool(_MANUAL_ID_RE.search(backup_id))
+
+
+def cleanup_record_key(prefix: str, cluster: str, keyspace: str, shard: str, tag: str) -> str:
+    """Key of the last-cleanup record of one (schedule, strategy) on one shard."""
+    return f"{shard_prefix(prefix, cluster, keyspace, shard)}{CLEANUP_DIR}/{tag}.json"
+
+
+def manifest_key_beside(object_key: str) -> str:
+    """Key of the metadata.json in the same directory as ``object_key`` (any layout)."""
+    return object_key.rpartition("/")[0] + "/" + MANIFEST_OBJECT
 
 
 def backup_key(

@@ -7,6 +7,7 @@ streamed; the ETag is never a checksum. metadata.json is written only after that
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from temporalio import activity
 
@@ -62,16 +63,25 @@ async def write_manifest(inp: WriteManifestInput) -> WriteManifestResult:
 
 @activity.defn(name=names.PRUNE_BACKUPS)
 async def prune_backups(inp: PruneBackupsInput) -> PruneBackupsResult:
-    """Apply retention to one shard; the newest committed backup is never deleted."""
+    """Apply one (schedule, strategy)'s retention to its own backups of one shard.
+
+    Other schedules' and manual backups are never deleted, nor other schedules' uploads
+    aborted; the newest own committed backup is never deleted.
+    """
     async with Heartbeater(lambda: None):
         deleted, aborted = await asyncio.to_thread(
-            retention.prune_backups,
-            inp.destination,
-            inp.cluster,
-            inp.keyspace,
-            inp.shard,
-            inp.retention.keep_last,
-            inp.retention.retention_days,
-            inp.now,
+            functools.partial(
+                retention.prune_backups,
+                inp.destination,
+                inp.cluster,
+                inp.keyspace,
+                inp.shard,
+                inp.retention.keep_last,
+                inp.retention.retention_days,
+                inp.now,
+                schedule=inp.schedule,
+                strategy=inp.strategy,
+                job_timeout_seconds=inp.job_timeout_seconds,
+            )
         )
     return PruneBackupsResult(deleted=tuple(deleted), aborted_uploads=aborted)

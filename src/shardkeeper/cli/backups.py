@@ -1,4 +1,4 @@
-"""``shardkeeper backups list``: committed backups, read from the object store alone."""
+"""``shardkeeper backups list|prune``: committed backups, read from the object store alone."""
 
 from __future__ import annotations
 
@@ -42,5 +42,37 @@ def list_(
         emit(rows, ["cluster", "keyspace", "shard", "backup_id", "size_bytes", "sha256",
                     "source", "finished_at", "gtid"] + ([] if output == "table" else ["key"]),
              output.value, "backups")
+
+    run(go())
+
+
+@app.command("prune")
+def prune(
+    filename: Files,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan without deleting (required: pruning itself runs "
+        "after each backup).")] = False,
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Only this cluster.")]
+    = None,
+    schedule: Annotated[str | None, typer.Option(help="Only this BackupSchedule.")] = None,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """What each schedule's retention would delete and keep now, and why."""
+    from datetime import UTC, datetime
+
+    from shardkeeper.cli.output import emit, fail
+    from shardkeeper.control.backups import prune_plans
+    from shardkeeper.errors import SpecInvalid
+    from shardkeeper.spec.load import load
+
+    if not dry_run:
+        fail(SpecInvalid("backups prune: only --dry-run is supported; each backup run prunes "
+                         "its own schedule's backups after it commits"))
+
+    async def go() -> None:
+        rows = await asyncio.to_thread(prune_plans, load(filename), datetime.now(UTC), cluster,
+                                       schedule)
+        emit(rows, ["cluster", "schedule", "strategy", "keyspace", "shard", "action",
+                    "backup_id", "reason"], output.value, "prune plan")
 
     run(go())

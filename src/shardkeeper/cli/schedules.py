@@ -121,6 +121,10 @@ def describe_schedule(
              "table", "shards")
         if d.skipped:
             emit(d.skipped, ["keyspace", "shard", "strategy", "reason"], "table", "skipped")
+        cleanups = [asdict(x) for x in d.shards if x.last_cleanup_time]
+        if cleanups:
+            emit(cleanups, ["keyspace", "shard", "strategy", "last_cleanup_time",
+                            "last_cleanup"], "table", "last cleanup")
 
     run(go())
 

@@ -480,6 +480,13 @@ class PruneBackupsInput(Contract):
     """Which committed backups to keep."""
     now: datetime
     """The workflow's time, so pruning is reproducible."""
+    schedule: str | None = None
+    """Schedule whose own backups are pruned (by the manifest's ``schedule``); None: only
+    backups taken outside a schedule, as recorded runs before per-schedule retention send."""
+    strategy: str | None = None
+    """Strategy whose own backups are pruned, with ``schedule``."""
+    job_timeout_seconds: int | None = None
+    """The schedule's job timeout: how long its own open uploads may still be running."""
 
 
 class PruneBackupsResult(Contract):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shardkeeper import naming
 from shardkeeper.contracts.agent import BinlogPosition, StreamInfo
 from shardkeeper.contracts.base import Contract
 
@@ -67,3 +68,20 @@ class BackupManifest(Contract):
     """Workflow id of the ShardBackup that wrote it."""
     stream: StreamInfo | None = None
     """None in version 1: the object is a raw xbstream."""
+    trigger: str | None = None
+    """``scheduled`` or ``manual`` (``backup now``, a ``kind: Backup`` document); None in
+    manifests written before it was recorded: then a backup id with a manual run's ``-m…``
+    suffix means manual. Retention never deletes a manual backup."""
+    storage_dir: str | None = None
+    """Name of the backup's directory under the shard (``<backup_id>_<schedule tag>``, unique
+    per schedule and strategy); None in the layout before it, where the directory is the id."""
+
+    def directory(self) -> str:
+        """The backup's directory under the shard, in either layout."""
+        return self.storage_dir or self.backup_id
+
+    def is_manual(self) -> bool:
+        """Whether this backup was taken by hand (kept until deleted)."""
+        if self.trigger is not None:
+            return self.trigger == "manual"
+        return naming.is_manual_backup_id(self.backup_id)

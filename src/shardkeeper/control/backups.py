@@ -1,14 +1,15 @@
-"""Backups as the object store knows them (never Temporal): list and render."""
+"""Backups as the object store knows them (never Temporal): list, render, plan a prune."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from shardkeeper.contracts.common import Destination, FilesystemLocation
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath.stores import catalog
+from shardkeeper.datapath.stores import catalog, retention
 from shardkeeper.errors import SpecInvalid
-from shardkeeper.spec.convert import destination_of
+from shardkeeper.spec.convert import destination_of, policy_of
 from shardkeeper.spec.load import SpecSet
 from shardkeeper.spec.schedule import BackupSchedule
 
@@ -42,3 +43,44 @@ def schedule_locations(specs: SpecSet) -> list[Destination]:
     if not locations:
         raise SpecInvalid("no BackupSchedule in the given files names a destination")
     return locations
+
+
+def prune_plans(
+    specs: SpecSet, now: datetime, cluster: str | None = None, schedule: str | None = None
+) -> list[dict[str, str]]:
+    """What each schedule's next prune would delete, sweep, abort and keep, and why.
+
+    One plan per (schedule, strategy) and stored shard: the shards are those holding a backup
+    of the schedule (so shards a reshard removed are included); nothing is deleted.
+
+    Raises:
+        SpecInvalid: No BackupSchedule in ``specs`` matches.
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    chosen = [s.resource for s in specs.schedules if isinstance(s.resource, BackupSchedule)
+              and (cluster is None or s.resource.spec.cluster == cluster)
+              and (schedule is None or s.resource.metadata.name == schedule)]
+    if not chosen:
+        raise SpecInvalid("no BackupSchedule in the given files matches "
+                          f"(cluster {cluster or 'any'}, schedule {schedule or 'any'})")
+    rows: list[dict[str, str]] = []
+    for doc in chosen:
+        name, policy = doc.metadata.name, policy_of(doc.spec)
+        stored = catalog.list_backups(policy.destination, doc.spec.cluster)
+        targets = sorted({(m.keyspace, m.shard, m.strategy) for m in stored
+                          if m.schedule == name and not m.is_manual()}, key=str)
+        for keyspace, shard, strategy in targets:
+            plan = retention.plan_shard(
+                policy.destination, doc.spec.cluster, keyspace, shard,
+                retention.Policy(name, strategy, policy.retention.keep_last,
+                                 policy.retention.retention_days,
+                                 job_timeout_seconds=policy.job_timeout_seconds),
+                now,
+            )
+            for action, items in (("delete", plan.delete), ("sweep", plan.garbage),
+                                  ("abort-upload", plan.abort), ("keep", plan.keep)):
+                rows += [{"cluster": doc.spec.cluster, "schedule": name,
+                          "strategy": strategy or "-", "keyspace": keyspace, "shard": shard,
+                          "action": action, "backup_id": d.backup_id, "reason": d.reason}
+                         for d in items]
+    return rows

@@ -5,10 +5,10 @@ updates it in place, never duplicates. Overlap is ALLOW_ALL: a run spread over a
 period must not make the next scheduled run skip; shards stagger inside the run.
 
 The schedule's action carries the Cluster document inline (never a path of the applying
-machine). Applying a Cluster document also updates the topology of the cluster's schedules
-that are already applied and not among the files given, so a reshard is one ``apply -f
-cluster.yaml``. Deleting a schedule removes the Temporal Schedule only: its backups stay,
-and a run it already started finishes.
+machine). ``shardkeeper apply`` of a Cluster document also updates the topology of the
+cluster's schedules already applied and not among the files given (:func:`reapply_topology`),
+so a reshard is one ``apply -f cluster.yaml``. Deleting a schedule removes the Temporal
+Schedule only: its backups stay, and a run it already started finishes.
 """
 
 from __future__ import annotations

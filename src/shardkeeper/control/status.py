@@ -19,8 +19,11 @@ from shardkeeper.contracts.backup import (
     BackupRunProgress,
     BackupRunResult,
 )
+from shardkeeper.contracts.common import Destination
 from shardkeeper.control.backups import list_backups
+from shardkeeper.datapath.stores import retention
 from shardkeeper.datapath.stores.destination import describe_location
+from shardkeeper.errors import ShardkeeperError
 
 
 @dataclass
@@ -52,6 +55,10 @@ class ShardStatus:
     last_duration_seconds: float | None = None
     last_error: str | None = None
     newest_stored_backup: str | None = None
+    last_cleanup_time: str | None = None
+    """When this (schedule, strategy) last pruned the shard (seed 004 ``lastCleanupTime``)."""
+    last_cleanup: str | None = None
+    """What that prune deleted and kept, and why (one line)."""
 
 
 @dataclass
@@ -67,6 +74,34 @@ class ScheduleDetail:
     skipped_overlap: int = 0
     destination: str | None = None
     """Where the schedule's backups go (``s3://bucket/prefix`` or a directory), if known."""
+
+
+def _add_cleanups(
+    location: Destination, cluster: str, schedule: str, shards: list[ShardStatus]
+) -> None:
+    """Fill in each shard's last-cleanup record of this schedule and its strategy."""
+    for st in shards:
+        try:
+            record = retention.read_cleanup_record(location, cluster, st.keyspace, st.shard,
+                                                   schedule, st.strategy)
+        except ShardkeeperError:
+            continue  # a store that cannot be read here must not hide the Temporal view
+        if record is None:
+            continue
+        st.last_cleanup_time = str(record.get("time"))
+        st.last_cleanup = _cleanup_line(record)
+
+
+def _cleanup_line(record: dict[str, Any]) -> str:
+    """``deleted A (why); kept B (why), ...`` in one line."""
+    def rows(name: str) -> str:
+        items = record.get(name) or []
+        return ", ".join(f"{r['backup_id']} ({r['reason']})" for r in items) or "none"
+    aborted = len(record.get("aborted_uploads") or [])
+    line = f"deleted {rows('deleted')}; kept {rows('kept')}"
+    if record.get("garbage"):
+        line += f"; swept {rows('garbage')}"
+    return line + (f"; aborted {aborted} upload(s)" if aborted else "")
 
 
 def _when(spec: Any) -> str:
@@ -160,7 +195,12 @@ async def describe(client: Client, cluster: str, name: str) -> ScheduleDetail:
     if run_input is not None:
         stored = await asyncio.to_thread(list_backups, [run_input.policy.destination], cluster)
         newest = {(m.keyspace, m.shard): m.backup_id for m in stored}
+        own = {(m.keyspace, m.shard, m.strategy): m.backup_id for m in stored
+               if m.schedule == name}
         for st in shards.values():
-            st.newest_stored_backup = newest.get((st.keyspace, st.shard))
+            st.newest_stored_backup = own.get((st.keyspace, st.shard, st.strategy),
+                                              newest.get((st.keyspace, st.shard)))
+        await asyncio.to_thread(_add_cleanups, run_input.policy.destination, cluster, name,
+                                list(shards.values()))
     detail.shards = sorted(shards.values(), key=lambda s: (s.keyspace, s.shard, s.strategy))
     return detail

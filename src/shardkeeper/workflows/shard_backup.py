@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from shardkeeper import naming
@@ -52,6 +52,11 @@ with workflow.unsafe.imports_passed_through():
     from shardkeeper.workflows.failures import new_job_may_succeed, root_cause
 
 
+PATCH_KEY_PER_SCHEDULE = "shard-backup-key-per-schedule"
+"""Backup keys under ``<backup_id>_<schedule tag>`` (``naming.backup_dir``), and the manifest
+records ``storage_dir`` and ``trigger``."""
+
+
 @workflow.defn(name=names.SHARD_BACKUP)
 class ShardBackupWorkflow:
     """Back up one shard into one object and commit it with metadata.json."""
@@ -77,6 +82,8 @@ class ShardBackupWorkflow:
         try:
             return await self._run(inp)
         except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise  # cancelled (replaced): the run closes as cancelled, not failed
             # a step failed for good: mark the outcome for the Web UI, fail with the root cause
             cause = root_cause(err)
             raise self._fail(inp, cause.message, cause.type) from err
@@ -128,9 +135,13 @@ class ShardBackupWorkflow:
             **policies.CHOOSE_SOURCE.options(),
         )
         workflow.logger.info("backup source chosen: %s", source.reason)
+        # Keys unique per (schedule, strategy); recorded runs keep the key they started with.
+        per_schedule = workflow.patched(PATCH_KEY_PER_SCHEDULE)
+        directory = naming.backup_dir(inp.backup_id, inp.schedule, inp.strategy) \
+            if per_schedule else inp.backup_id
         key = naming.backup_key(
             inp.policy.destination.prefix, inp.cluster, inp.shard.keyspace, inp.shard.shard,
-            inp.backup_id,
+            directory,
             stream_object_name(
                 inp.policy.engine, inp.policy.compression, inp.policy.encryption
             ),
@@ -176,6 +187,9 @@ class ShardBackupWorkflow:
             replica_source_binlog=report.replica_source_binlog,
             stream=report.stream,
             workflow_id=workflow.info().workflow_id,
+            **({"storage_dir": directory, "trigger": "manual"
+                if naming.is_manual_backup_id(inp.backup_id) else "scheduled"}
+               if per_schedule else {}),
         )
         written = await workflow.execute_activity(
             names.WRITE_MANIFEST,
@@ -313,6 +327,10 @@ class ShardBackupWorkflow:
                 report: AgentBackupReport = done.report
                 return report
             except ActivityError as err:
+                if is_cancelled_exception(err):
+                    # This backup is cancelled (e.g. replaced): its job is stopped, the
+                    # agent aborted its upload; it must close, never start a new job.
+                    raise
                 cause = err.cause
                 # JobFailed means "this job is over, a new one may succeed"; any other
                 # non-retryable error (bad credentials, timeout) fails the shard for good.
@@ -359,6 +377,9 @@ class ShardBackupWorkflow:
                     shard=inp.shard.shard,
                     retention=inp.policy.retention,
                     now=workflow.now(),
+                    schedule=inp.schedule,
+                    strategy=inp.strategy,
+                    job_timeout_seconds=inp.policy.job_timeout_seconds,
                 ),
                 result_type=PruneBackupsResult,
                 **policies.PRUNE.options(),

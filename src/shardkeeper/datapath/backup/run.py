@@ -275,13 +275,7 @@ def _no_version() -> str | None:
 
 def _refuse_committed(store: Store, request: AgentBackupRequest) -> None:
     """Raise if metadata.json exists: a committed backup is never overwritten."""
-    manifest = naming.manifest_key(
-        request.destination.prefix,
-        request.cluster,
-        request.keyspace,
-        request.shard,
-        request.backup_id,
-    )
+    manifest = naming.manifest_key_beside(request.key)  # the key's directory, any layout
     if store.exists(manifest):
         raise BackupExists(
             f"backup {request.backup_id} of {request.cluster}/{request.keyspace}/"

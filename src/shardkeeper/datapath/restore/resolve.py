@@ -30,30 +30,39 @@ def resolve_backup(
     keyspace: str,
     shard: str,
     backup_id: str | None = LATEST,
+    strategy: str | None = None,
 ) -> BackupManifest:
     """The manifest of ``backup_id`` (or of the latest committed backup) of one shard.
 
-    Reads only the store: this works with nothing but the bucket (or directory).
+    Reads only the store: this works with nothing but the bucket (or directory), in either
+    key layout (a directory named by the id, or ``<id>_<schedule tag>``). When several
+    committed backups of the shard share the id (two schedules or strategies at one nominal
+    time), ``strategy`` picks one; without it the restore is refused, listing the candidates.
 
     Raises:
         BackupNotFound: No backups at all under the shard's prefix, or ``backup_id`` is not
             among them (the message lists the available ids).
         BackupIncomplete: Objects exist without metadata.json (never committed), or the
             manifest is unreadable or names another backup.
+        SpecInvalid: Several backups share the id and ``strategy`` does not pick one.
         AccessDenied, BucketMissing, EndpointUnavailable: The store failed.
     """
     store = open_store(location)
     base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
     committed: dict[str, bool] = {}
     for key, _modified in store.iter_objects(base):
-        bid, sep, rest = key[len(base) :].partition("/")
-        if not sep:
+        directory, sep, rest = key[len(base) :].partition("/")
+        if not sep or naming.is_side_record_dir(directory):
             continue
-        committed[bid] = committed.get(bid, False) or rest == naming.MANIFEST_OBJECT
+        committed[directory] = committed.get(directory, False) or rest == naming.MANIFEST_OBJECT
     where = f"{base} in {store.describe()}"
     if not committed:
         raise BackupNotFound(f"no backups under {where}")
-    complete = sorted(b for b, ok in committed.items() if ok)
+    by_id: dict[str, list[str]] = {}
+    for directory, ok in sorted(committed.items()):
+        if ok:
+            by_id.setdefault(naming.split_backup_dir(directory)[0], []).append(directory)
+    complete = sorted(by_id)
     if backup_id in (None, "", LATEST):
         if not complete:
             raise BackupIncomplete(
@@ -62,27 +71,50 @@ def resolve_backup(
             )
         chosen = complete[-1]  # ids start with the UTC time of the backup: they sort by age
     else:
-        if backup_id not in committed:
+        ids = {naming.split_backup_dir(d)[0] for d in committed}
+        if backup_id not in ids:
             raise BackupNotFound(
                 f"backup id {backup_id} not present under {where} "
                 f"(available: {', '.join(complete) or 'none'})"
             )
-        if not committed[backup_id]:
+        if backup_id not in by_id:
             raise BackupIncomplete(
                 f"backup {backup_id} under {where} has objects but no metadata.json: it "
                 "never completed (or is still being verified) and cannot be restored"
             )
         chosen = backup_id
-    key = naming.manifest_key(location.prefix, cluster, keyspace, shard, chosen)
-    manifest = catalog.read_manifest(location, key)
-    if (manifest.cluster, manifest.keyspace, manifest.shard, manifest.backup_id) != (
-        cluster,
-        keyspace,
-        shard,
-        chosen,
-    ):
-        raise BackupIncomplete(f"{key} describes another backup ({manifest.backup_id})")
-    return manifest
+    return _pick(location, cluster, keyspace, shard, chosen, by_id[chosen], strategy)
+
+
+def _pick(
+    location: Destination, cluster: str, keyspace: str, shard: str, backup_id: str,
+    directories: list[str], strategy: str | None,
+) -> BackupManifest:
+    """The one manifest of ``backup_id`` among ``directories`` (by ``strategy`` if several)."""
+    manifests = []
+    for directory in directories:
+        key = naming.manifest_key(location.prefix, cluster, keyspace, shard, directory)
+        manifest = catalog.read_manifest(location, key)
+        if (manifest.cluster, manifest.keyspace, manifest.shard, manifest.backup_id) != (
+            cluster,
+            keyspace,
+            shard,
+            backup_id,
+        ):
+            raise BackupIncomplete(f"{key} describes another backup ({manifest.backup_id})")
+        manifests.append(manifest)
+    if len(manifests) > 1 and strategy is not None:
+        manifests = [m for m in manifests if m.strategy == strategy]
+    if len(manifests) == 1:
+        return manifests[0]
+    candidates = ", ".join(
+        f"{m.directory()} (schedule {m.schedule}, strategy {m.strategy})" for m in manifests
+    ) or "none"
+    wanted = f" of strategy {strategy}" if strategy else ""
+    raise SpecInvalid(
+        f"{len(manifests)} backups{wanted} of {cluster}/{keyspace}/{shard} have id "
+        f"{backup_id}: {candidates}; name the strategy to restore"
+    )
 
 
 def encryption_key_for(manifest: BackupManifest, key_ref: CredentialRef | None) -> bytes | None:

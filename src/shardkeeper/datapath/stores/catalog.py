@@ -40,7 +40,8 @@ def put_manifest(location: Destination, manifest: BackupManifest) -> str:
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
     """
     key = naming.manifest_key(
-        location.prefix, manifest.cluster, manifest.keyspace, manifest.shard, manifest.backup_id
+        location.prefix, manifest.cluster, manifest.keyspace, manifest.shard,
+        manifest.directory(),
     )
     body = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
     open_store(location).put_bytes(key, body.encode("utf-8"), "application/json")
@@ -83,12 +84,13 @@ def list_backups(
 ) -> list[BackupManifest]:
     """Committed backups (those with metadata.json) under ``location``, optionally filtered.
 
-    Layout: ``<prefix>/<cluster>/<keyspace>/<shard>/<backup_id>/metadata.json``. Prefixes
-    without metadata.json are garbage and never listed; an unreadable manifest is logged and
-    skipped.
+    Layout: ``<prefix>/<cluster>/<keyspace>/<shard>/<directory>/metadata.json``, the
+    directory being the backup id (old layout) or ``<backup_id>_<schedule tag>``; directories
+    starting with ``_`` (the cleanup records) are not backups. Prefixes without metadata.json
+    are garbage and never listed; an unreadable manifest is logged and skipped.
 
     Returns:
-        Manifests sorted by cluster, keyspace, shard, backup_id.
+        Manifests sorted by cluster, keyspace, shard, backup_id, strategy, schedule.
 
     Raises:
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
@@ -105,7 +107,9 @@ def list_backups(
     keys: list[str] = []
     for key, _modified in _objects(store, listed):
         parts = key[len(root) :].split("/")
-        if len(parts) != 5 or parts[4] != naming.MANIFEST_OBJECT:
+        if len(parts) != 5 or parts[4] != naming.MANIFEST_OBJECT or (
+            naming.is_side_record_dir(parts[3])
+        ):
             continue
         if any(want is not None and want != got for want, got in zip(wanted, parts, strict=False)):
             continue
@@ -120,4 +124,6 @@ def list_backups(
 
     with ThreadPoolExecutor(_READ_WORKERS, thread_name_prefix="sk-catalog") as pool:
         manifests = [m for m in pool.map(read, keys) if m is not None]
-    return sorted(manifests, key=lambda m: (m.cluster, m.keyspace, m.shard, m.backup_id))
+    return sorted(manifests, key=lambda m: (
+        m.cluster, m.keyspace, m.shard, m.backup_id, m.strategy or "", m.schedule or ""
+    ))

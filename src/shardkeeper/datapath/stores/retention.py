@@ -1,13 +1,18 @@
 """Retention: which committed backups, garbage prefixes and open uploads of a shard go.
 
-This module owns the retention rules of one shard (``prune_backups``) on any destination.
-Deletion order is what keeps the catalog consistent under crashes: metadata.json goes first,
-so a half-deleted backup is garbage (unlisted, swept later), never a listed backup whose
-stream is missing.
+Retention is per (schedule, strategy), never across: a prune applies one schedule's rules to
+that schedule's own backups only (matched by the ``schedule``/``strategy`` its metadata.json
+records), never touches another schedule's backups or leftovers, and never deletes a manual
+backup (kept until deleted). :func:`plan_prune` is the pure decision; :func:`prune_backups`
+and :func:`plan_shard` are the I/O around it. Deletion order is what keeps the catalog
+consistent under crashes: metadata.json goes first, so a half-deleted backup is garbage
+(unlisted, swept later), never a listed backup whose stream is missing.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,28 +33,210 @@ log = structlog.get_logger(__name__)
 IN_PROGRESS_GRACE_SECONDS = 24 * 3600
 
 
+@dataclass(frozen=True)
+class Committed:
+    """One committed backup of the shard, as its metadata.json describes it."""
+
+    directory: str
+    backup_id: str
+    schedule: str | None
+    strategy: str | None
+    manual: bool
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """An uncommitted backup prefix (``key`` None) or an open multipart upload (its key)."""
+
+    directory: str
+    written: datetime
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules of one (schedule, strategy); both None: backups taken outside a schedule."""
+
+    schedule: str | None
+    strategy: str | None
+    keep_last: int | None
+    retention_days: int
+    garbage_grace_seconds: int = 3600
+    job_timeout_seconds: int | None = None
+
+    @property
+    def tag(self) -> str | None:
+        """The directory tag of this pair's backups; None for the layout before tags."""
+        if self.schedule is None and self.strategy is None:
+            return None
+        return naming.schedule_tag(self.schedule, self.strategy)
+
+    @property
+    def in_progress_grace(self) -> timedelta:
+        """How long something of this pair that may still be running is left alone.
+
+        An open upload is always possibly running: a backup cannot outlive its job timeout
+        (plus the garbage grace for verification), and without one, the 24 h default.
+        """
+        if self.job_timeout_seconds:
+            return timedelta(seconds=self.job_timeout_seconds + self.garbage_grace_seconds)
+        return timedelta(seconds=max(self.garbage_grace_seconds, IN_PROGRESS_GRACE_SECONDS))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One backup or leftover and what the plan does with it, and why."""
+
+    directory: str
+    backup_id: str
+    reason: str
+    key: str | None = None
+
+
+@dataclass
+class Plan:
+    """What a prune deletes (committed backups), sweeps (garbage), aborts and keeps."""
+
+    delete: list[Decision] = field(default_factory=list)
+    garbage: list[Decision] = field(default_factory=list)
+    abort: list[Decision] = field(default_factory=list)
+    keep: list[Decision] = field(default_factory=list)
+
+    def deleted_ids(self) -> list[str]:
+        """Ids of the committed and garbage backups deleted, sorted."""
+        return sorted(d.backup_id for d in self.delete + self.garbage)
+
+    def to_json(self) -> dict[str, object]:
+        """The plan as JSON-ready lists of ``{backup_id, directory, reason}``."""
+        def rows(items: list[Decision]) -> list[dict[str, str]]:
+            return [{"backup_id": d.backup_id, "directory": d.directory, "reason": d.reason}
+                    | ({"key": d.key} if d.key else {}) for d in items]
+        return {"deleted": rows(self.delete), "garbage": rows(self.garbage),
+                "aborted_uploads": rows(self.abort), "kept": rows(self.keep)}
+
+
+def plan_prune(
+    committed: Iterable[Committed],
+    garbage: Iterable[Leftover],
+    uploads: Iterable[Leftover],
+    policy: Policy,
+    now: datetime,
+) -> Plan:
+    """Decide what one (schedule, strategy)'s prune of one shard does. Pure.
+
+    * Committed backups of other schedules or strategies, and manual ones, are kept. Of the
+      policy's own, the newest is always kept; another goes when it finished more than
+      ``retention_days`` ago and is not among the ``keep_last`` newest (a backup survives if
+      any rule keeps it, as restic's ``--keep-within`` with ``--keep-last``).
+    * Garbage prefixes and open uploads count only when their directory carries the policy's
+      tag (or, for the untagged policy, no tag). Garbage goes after ``garbage_grace_seconds``
+      when its id sorts before the newest own committed backup, else after the in-progress
+      grace; an open upload always gets the in-progress grace
+      (:attr:`Policy.in_progress_grace`).
+      Untagged leftovers seen by a tagged policy (the old layout: owner unknown) go only after
+      the longer of the in-progress grace and 24 h.
+    """
+    plan = Plan()
+    own = sorted(
+        (c for c in committed if not c.manual and (c.schedule, c.strategy)
+         == (policy.schedule, policy.strategy)),
+        key=lambda c: (c.finished_at, c.backup_id), reverse=True,
+    )
+    for entry in committed:
+        if entry.manual:
+            plan.keep.append(_decision(entry, "manual backup: kept until deleted"))
+        elif (entry.schedule, entry.strategy) != (policy.schedule, policy.strategy):
+            plan.keep.append(_decision(
+                entry, f"belongs to schedule {entry.schedule} strategy {entry.strategy}"))
+    cutoff = now - timedelta(days=policy.retention_days)
+    for rank, entry in enumerate(own):
+        reason = _keep_reason(rank, entry, policy, cutoff)
+        if reason is None:
+            plan.delete.append(_decision(entry, f"finished {entry.finished_at.isoformat()}, "
+                                         f"older than {policy.retention_days} days"))
+        else:
+            plan.keep.append(_decision(entry, reason))
+    newest_id = own[0].backup_id if own else None
+    for item in garbage:
+        reason = _stale_reason(item, policy, newest_id, now, upload=False)
+        if reason is not None:
+            plan.garbage.append(Decision(item.directory, _id_of(item), reason))
+    for item in uploads:
+        reason = _stale_reason(item, policy, newest_id, now, upload=True)
+        if reason is not None:
+            plan.abort.append(Decision(item.directory, _id_of(item), reason, item.key))
+    return plan
+
+
+def _decision(entry: Committed, reason: str) -> Decision:
+    return Decision(entry.directory, entry.backup_id, reason)
+
+
+def _id_of(item: Leftover) -> str:
+    return naming.split_backup_dir(item.directory)[0]
+
+
+def _keep_reason(rank: int, entry: Committed, policy: Policy, cutoff: datetime) -> str | None:
+    """Why an own committed backup (``rank`` 0 = newest) is kept, or None: it goes."""
+    if rank == 0:
+        return "newest backup of its schedule and strategy: never deleted"
+    if policy.keep_last is not None and rank < policy.keep_last:
+        return f"among the {policy.keep_last} newest (keepLast)"
+    if entry.finished_at >= cutoff:
+        return f"younger than {policy.retention_days} days (retentionDays)"
+    return None
+
+
+def _stale_reason(
+    item: Leftover, policy: Policy, newest_id: str | None, now: datetime, *, upload: bool
+) -> str | None:
+    """Why a leftover of the policy's own goes now, or None (not its own, or too young)."""
+    backup_id, tag = naming.split_backup_dir(item.directory)
+    garbage_grace = timedelta(seconds=policy.garbage_grace_seconds)
+    if tag != policy.tag:
+        if tag is not None:
+            return None  # another schedule's or strategy's: never ours to judge
+        grace = max(policy.in_progress_grace, timedelta(seconds=IN_PROGRESS_GRACE_SECONDS))
+    elif policy.tag is None:  # the old rules, for the old layout and its callers
+        maybe_running = newest_id is None or backup_id > newest_id
+        in_progress = max(garbage_grace, timedelta(seconds=IN_PROGRESS_GRACE_SECONDS))
+        grace = in_progress if maybe_running else garbage_grace
+    elif upload or newest_id is None or backup_id > newest_id:
+        grace = policy.in_progress_grace
+    else:
+        grace = garbage_grace
+    if item.written >= now - grace:
+        return None
+    what = "open upload" if upload else "uncommitted prefix"
+    return f"{what} last written {item.written.isoformat()}, older than {grace}"
+
+
 @dataclass
 class _Prefix:
-    """Everything stored under one ``<shard>/<backup_id>/``."""
+    """Everything stored under one ``<shard>/<directory>/``."""
 
-    backup_id: str
+    directory: str
     keys: list[str] = field(default_factory=list)
     newest: datetime | None = None
     manifest_key: str | None = None
 
 
-@dataclass(frozen=True)
-class _Cutoffs:
-    """Before when an uncommitted prefix or upload is garbage."""
+@dataclass
+class _Scan:
+    """One shard's state as read from the store, and the plan made from it."""
 
-    newest_id: str | None
-    garbage: datetime
-    in_progress: datetime
+    store: Store
+    prefixes: dict[str, _Prefix]
+    plan: Plan
 
-    def stale(self, backup_id: str, newest: datetime) -> bool:
-        """Whether something of ``backup_id`` last written at ``newest`` is garbage."""
-        maybe_running = self.newest_id is None or backup_id > self.newest_id
-        return newest < (self.in_progress if maybe_running else self.garbage)
+
+def plan_shard(
+    location: Destination, cluster: str, keyspace: str, shard: str, policy: Policy,
+    now: datetime,
+) -> Plan:
+    """The plan :func:`prune_backups` would carry out now, without deleting anything."""
+    return _scan(location, cluster, keyspace, shard, policy, now).plan
 
 
 def prune_backups(
@@ -61,28 +248,15 @@ def prune_backups(
     retention_days: int,
     now: datetime,
     garbage_grace_seconds: int = 3600,
+    *,
+    schedule: str | None = None,
+    strategy: str | None = None,
+    job_timeout_seconds: int | None = None,
 ) -> tuple[list[str], int]:
-    """Apply retention to one shard.
+    """Apply one (schedule, strategy)'s retention to one shard (see :func:`plan_prune`).
 
-    * A committed backup is deleted when it finished more than ``retention_days`` ago and,
-      when ``keep_last`` is set, it is not among the ``keep_last`` newest: like restic's
-      ``--keep-within`` with ``--keep-last``, a backup survives if any rule keeps it. The
-      newest committed backup is never deleted, whatever the policy says (a schedule that has
-      been failing for weeks must not leave the shard with nothing).
-    * A prefix without metadata.json (garbage) is deleted once its newest object is older
-      than ``garbage_grace_seconds``; at least ``IN_PROGRESS_GRACE_SECONDS`` if its id sorts
-      after the newest committed backup, since it may be an upload still being verified.
-    * Open multipart uploads under the shard older than the same grace are aborted.
-
-    Args:
-        location: Bucket, prefix and credentials.
-        cluster: Cluster name.
-        keyspace: Keyspace name.
-        shard: Shard name.
-        keep_last: Always keep this many newest committed backups, whatever their age.
-        retention_days: Keep committed backups younger than this many days.
-        now: The current time (timezone-aware; the workflow passes its deterministic now).
-        garbage_grace_seconds: Age before an uncommitted prefix or upload is garbage.
+    With a schedule, the result is also recorded as the shard's last-cleanup record of that
+    pair (``naming.cleanup_record_key``: when, what was deleted, what was kept and why).
 
     Returns:
         (deleted backup ids, committed or garbage, sorted; number of aborted uploads).
@@ -90,52 +264,75 @@ def prune_backups(
     Raises:
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
     """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)  # S3 dates are aware; a naive now is taken as UTC
+    policy = Policy(schedule, strategy, keep_last, retention_days, garbage_grace_seconds,
+                    job_timeout_seconds)
+    scan = _scan(location, cluster, keyspace, shard, policy, now)
+    for decision in scan.plan.delete + scan.plan.garbage:
+        _delete_prefix(scan.store, scan.prefixes[decision.directory])
+    doomed = {d.key for d in scan.plan.abort}
+    base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
+    aborted = scan.store.abort_uploads(base, select=lambda key, _initiated: key in doomed) \
+        if doomed else 0
+    if policy.tag is not None:
+        record = {"time": _aware(now).isoformat(), "schedule": schedule, "strategy": strategy,
+                  **scan.plan.to_json()}
+        key = naming.cleanup_record_key(location.prefix, cluster, keyspace, shard, policy.tag)
+        scan.store.put_bytes(key, (json.dumps(record, sort_keys=True, indent=2) + "\n").encode(),
+                             "application/json")
+    log.info("catalog.pruned", cluster=cluster, keyspace=keyspace, shard=shard,
+             schedule=schedule, strategy=strategy, deleted=scan.plan.deleted_ids(),
+             aborted_uploads=aborted, kept=[d.backup_id for d in scan.plan.keep])
+    return scan.plan.deleted_ids(), aborted
+
+
+def read_cleanup_record(
+    location: Destination, cluster: str, keyspace: str, shard: str, schedule: str,
+    strategy: str,
+) -> dict[str, object] | None:
+    """The last-cleanup record of one (schedule, strategy) on one shard; None if none."""
+    store = open_store(location)
+    key = naming.cleanup_record_key(location.prefix, cluster, keyspace, shard,
+                                    naming.schedule_tag(schedule, strategy))
+    if not store.exists(key):
+        return None
+    record: dict[str, object] = json.loads(store.read_bytes(key))
+    return record
+
+
+def _aware(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=UTC)  # S3 dates are aware: naive is UTC
+
+
+def _scan(
+    location: Destination, cluster: str, keyspace: str, shard: str, policy: Policy,
+    now: datetime,
+) -> _Scan:
     store = open_store(location)
     base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
     prefixes = _prefixes(store, base)
-    committed = [p for p in prefixes.values() if p.manifest_key is not None]
-    finished = {p.backup_id: _finished_at(store, p) for p in committed}
-    committed.sort(key=lambda p: (finished[p.backup_id], p.backup_id), reverse=True)
-    deleted = _expire(store, committed, finished, keep_last, now - timedelta(days=retention_days))
-    cutoffs = _Cutoffs(
-        newest_id=committed[0].backup_id if committed else None,
-        garbage=now - timedelta(seconds=garbage_grace_seconds),
-        in_progress=now - timedelta(seconds=max(garbage_grace_seconds, IN_PROGRESS_GRACE_SECONDS)),
-    )
-    for entry in prefixes.values():
-        if entry.manifest_key is not None or entry.newest is None:
-            continue
-        if cutoffs.stale(entry.backup_id, entry.newest):
-            _delete_prefix(store, entry)
-            deleted.append(entry.backup_id)
+    committed = [_committed(store, p) for p in prefixes.values() if p.manifest_key is not None]
+    garbage = [Leftover(p.directory, p.newest) for p in prefixes.values()
+               if p.manifest_key is None and p.newest is not None]
+    uploads: list[Leftover] = []
 
-    def stale(key: str, initiated: datetime | None) -> bool:
-        backup_id = key[len(base) :].partition("/")[0]
-        return initiated is not None and cutoffs.stale(backup_id, initiated)
+    def collect(key: str, initiated: datetime | None) -> bool:
+        directory = key[len(base):].partition("/")[0]
+        if initiated is not None and not naming.is_side_record_dir(directory):
+            uploads.append(Leftover(directory, initiated, key))
+        return False  # listing only: aborting is the caller's decision
 
-    aborted = store.abort_uploads(base, select=stale)
-    log.info(
-        "catalog.pruned",
-        cluster=cluster,
-        keyspace=keyspace,
-        shard=shard,
-        deleted=sorted(deleted),
-        aborted_uploads=aborted,
-        kept=[p.backup_id for p in committed if p.backup_id not in deleted],
-    )
-    return sorted(deleted), aborted
+    store.abort_uploads(base, select=collect)
+    return _Scan(store, prefixes, plan_prune(committed, garbage, uploads, policy, _aware(now)))
 
 
 def _prefixes(store: Store, base: str) -> dict[str, _Prefix]:
-    """The backup prefixes under one shard's ``base``, with their keys and newest date."""
+    """The backup directories under one shard's ``base``, with their keys and newest date."""
     prefixes: dict[str, _Prefix] = {}
     for key, modified in store.iter_objects(base):
-        backup_id, sep, rest = key[len(base) :].partition("/")
-        if not sep:
-            continue  # a stray object directly under the shard: not ours to judge
-        entry = prefixes.setdefault(backup_id, _Prefix(backup_id))
+        directory, sep, rest = key[len(base) :].partition("/")
+        if not sep or naming.is_side_record_dir(directory):
+            continue  # a stray object directly under the shard, or a side record
+        entry = prefixes.setdefault(directory, _Prefix(directory))
         entry.keys.append(key)
         entry.newest = modified if entry.newest is None else max(entry.newest, modified)
         if rest == naming.MANIFEST_OBJECT:
@@ -143,35 +340,18 @@ def _prefixes(store: Store, base: str) -> dict[str, _Prefix]:
     return prefixes
 
 
-def _expire(
-    store: Store,
-    committed: list[_Prefix],
-    finished: dict[str, datetime],
-    keep_last: int | None,
-    cutoff: datetime,
-) -> list[str]:
-    """Delete the committed backups (newest first in ``committed``) no rule keeps."""
-    deleted: list[str] = []
-    for rank, entry in enumerate(committed):
-        if rank == 0:
-            continue  # never the newest committed backup
-        too_old = finished[entry.backup_id] < cutoff
-        kept_by_count = keep_last is not None and rank < keep_last
-        if too_old and not kept_by_count:
-            _delete_prefix(store, entry)
-            deleted.append(entry.backup_id)
-    return deleted
-
-
-def _finished_at(store: Store, entry: _Prefix) -> datetime:
-    """When a committed backup finished: its manifest, else metadata.json's date."""
+def _committed(store: Store, entry: _Prefix) -> Committed:
+    """A committed backup as its manifest describes it (the directory, if unreadable)."""
     if entry.manifest_key is None or entry.newest is None:  # pragma: no cover - committed only
         raise ValueError("not a committed backup")
+    backup_id, _tag = naming.split_backup_dir(entry.directory)
     try:
-        finished = manifest_in(store, entry.manifest_key).finished_at
+        manifest = manifest_in(store, entry.manifest_key)
     except BackupIncomplete:
-        return entry.newest
-    return finished if finished.tzinfo else finished.replace(tzinfo=UTC)
+        # Unreadable: nobody's to expire, so it is kept like a manual backup (never lost).
+        return Committed(entry.directory, backup_id, None, None, True, entry.newest)
+    return Committed(entry.directory, manifest.backup_id, manifest.schedule, manifest.strategy,
+                     manifest.is_manual(), _aware(manifest.finished_at))
 
 
 def _delete_prefix(store: Store, entry: _Prefix) -> None:
@@ -179,4 +359,4 @@ def _delete_prefix(store: Store, entry: _Prefix) -> None:
     ordered = sorted(entry.keys, key=lambda k: k != entry.manifest_key)
     for key in ordered:
         store.delete(key)
-    log.info("catalog.deleted", backup_id=entry.backup_id, objects=len(ordered))
+    log.info("catalog.deleted", directory=entry.directory, objects=len(ordered))
