@@ -34,6 +34,9 @@ SHARDKEEPER_ATTRIBUTES = {
     "ShardkeeperShard",
     "ShardkeeperBackupId",
     "ShardkeeperOutcome",
+    "ShardkeeperRestorePhase",
+    "ShardkeeperStrategy",  # overlap: a claim is per strategy
+    "ShardkeeperPhase",  # overlap: working = past the stagger sleep
 }
 
 

@@ -13,11 +13,14 @@ Temporal allowed), which Temporal starts after the slot on purpose. A run withou
 **Overlap.** It means a backup of the same (cluster, schedule, strategy, keyspace, shard) from
 an *earlier* slot that is past its stagger sleep and still working. A child past its sleep
 first *claims* the shard (upserts ``ShardkeeperStrategy`` and ``ShardkeeperPhase=working``),
-waits ``SETTLE`` and only then asks visibility for working backups with a smaller backup id:
-visibility is eventually consistent, and in a backfill or a catch-up every slot wakes at
-nearly the same instant, so a look made right after the claim would miss the claims the other
-slots made in the same second. Claim first, look after: of two slots that claim at once, each
-sees the other's claim.
+then asks visibility for working backups with a smaller backup id. Visibility is eventually
+consistent, and in a backfill or a catch-up every slot wakes at nearly the same instant, so a
+look made right after the claim would miss the claims the other slots made in the same
+second: such a look waits ``SETTLE`` first. Claim first, look after: of two slots that claim
+at once, each sees the other's claim. The wait is paid only when a claim might be unseen: the
+backup is catching up (it claims more than ``CATCH_UP_LAG`` after its slot plus offset), or
+another running ShardBackup of an earlier (or unknown) slot exists on the shard. A lone
+backup on time asks once and starts at once.
 
 * ``Forbid``: any earlier working slot → skipped, the reason naming the earliest one.
 * ``Replace``: the earlier ones are cancelled; this one waits until they have closed (their
@@ -61,7 +64,10 @@ AWAIT_BACKUP_CANCEL = "shard-backup-await-cancellation"
 SETTLE = timedelta(seconds=3)
 """Between the two looks: longer than the visibility lag of the dev server and of an
 Elasticsearch store's refresh interval (1 s by default); a Forbid or Replace backup starts
-this much later."""
+this much later, when it waits at all (see ``earlier_working``)."""
+CATCH_UP_LAG = timedelta(seconds=30)
+"""A backup claiming more than this after it was due is catching up (see ``catching_up``):
+well above the seconds a scheduled run takes to start its children."""
 CLOSE_POLL = timedelta(seconds=2)
 CLOSE_WAIT_POLLS = 150
 """Replace waits at most this many polls (5 minutes) for the cancelled backups to close."""
@@ -95,9 +101,14 @@ def claim(inp: ShardBackupInput) -> None:
 async def earlier_working(inp: ShardBackupInput) -> tuple[RunningBackup, ...]:
     """Working backups of earlier slots (same strategy and shard), earliest first.
 
-    Called right after :func:`claim`; waits ``SETTLE`` first so that claims made at the same
-    instant by the other slots of a backfill are visible (see the module docstring).
+    Called right after :func:`claim`. The ``SETTLE`` wait (see the module docstring) is only
+    paid when a claim might still be invisible: when this backup is catching up
+    (:func:`catching_up`: a backfill, a catch-up or a worker outage wakes several slots at
+    once), or when another running ShardBackup of an earlier (or unknown) slot exists on the
+    shard at all. A lone backup on time asks visibility once and never waits.
     """
+    if not catching_up(inp) and not await _earlier_running(inp):
+        return ()
     await workflow.sleep(SETTLE, summary="let overlapping claims become visible")
     answer = await workflow.execute_activity(
         names.FIND_RUNNING_BACKUPS,
@@ -110,6 +121,38 @@ async def earlier_working(inp: ShardBackupInput) -> tuple[RunningBackup, ...]:
         **policies.RESOLVE.options(),
     )
     return tuple(sorted(answer.backups, key=lambda b: (b.backup_id, b.workflow_id)))
+
+
+def catching_up(inp: ShardBackupInput) -> bool:
+    """Whether this backup claims well after it was due (slot time plus its offset).
+
+    A slot on time wakes alone; a late one (backfill, catch-up, the end of a worker outage)
+    may wake with the other late slots in the same second, before their runs or claims are
+    visible, so it always lets them settle. No slot time (a manual run): not catching up.
+    """
+    if inp.slot_time is None:
+        return False
+    due = inp.slot_time + timedelta(seconds=inp.offset_seconds)
+    return workflow.now() - due > CATCH_UP_LAG
+
+
+async def _earlier_running(inp: ShardBackupInput) -> bool:
+    """Any other running ShardBackup of the shard whose slot is earlier or unknown.
+
+    Whatever its strategy or phase: one still sleeping in its stagger, or one whose claim
+    is not visible yet, is enough to make the precise look worth its settle wait. A later
+    slot never makes this backup skip, so it does not count.
+    """
+    found = await workflow.execute_activity(
+        names.FIND_RUNNING_BACKUPS,
+        FindRunningBackupsInput(
+            cluster=inp.cluster, schedule=inp.schedule, keyspace=inp.shard.keyspace,
+            shard=inp.shard.shard, exclude_workflow_id=workflow.info().workflow_id,
+        ),
+        result_type=FindRunningBackupsResult,
+        **policies.RESOLVE.options(),
+    )
+    return any(not b.backup_id or b.backup_id < inp.backup_id for b in found.backups)
 
 
 def forbid_reason(earlier: tuple[RunningBackup, ...]) -> str:
