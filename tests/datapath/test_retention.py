@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shardkeeper import naming
+from shardkeeper.activities.restore import pick_backup_set
 from shardkeeper.contracts.agent import BinlogPosition
 from shardkeeper.contracts.common import S3Location
 from shardkeeper.contracts.manifest import BackupManifest
+from shardkeeper.contracts.restore import BackupChoice, ResolveRestoreSetInput, RestoreSource
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.datapath.restore.resolve import resolve_backup
 from shardkeeper.datapath.stores.catalog import list_backups, put_manifest
@@ -29,7 +31,7 @@ from shardkeeper.datapath.stores.retention import (
     prune_backups,
     read_cleanup_record,
 )
-from shardkeeper.errors import SpecInvalid
+from shardkeeper.errors import BackupNotFound, SpecInvalid
 
 T0 = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 PAIRS = [("nightly", "all-shards"), ("hourly", "all-shards"), ("nightly", "customer-80-")]
@@ -228,3 +230,35 @@ def test_cleanup_record_is_json_beside_the_shard(
                       .read())
     assert body["schedule"] == "nightly" and body["deleted"] == []
     assert [row["backup_id"] for row in body["kept"]] == [_day(0)]
+
+
+def test_two_schedules_of_one_strategy_name_are_told_apart_by_schedule_or_directory(
+    s3_location: S3Location, seaweed: SeaweedFS
+) -> None:
+    """Both schedules name their strategy 'all' and fire at one slot: the same id twice."""
+    backup_id = _day(0)
+    nightly = _manifest(backup_id, T0, "nightly", "all")
+    hourly = _manifest(backup_id, T0, "hourly", "all")
+    for manifest in (nightly, hourly):
+        _commit(s3_location, seaweed, manifest)
+
+    with pytest.raises(SpecInvalid, match="directory as its id"):
+        resolve_backup(s3_location, "demo", "customer", "-80", "latest", strategy="all")
+    assert resolve_backup(s3_location, "demo", "customer", "-80", "latest", strategy="all",
+                          schedule="hourly") == hourly
+    assert resolve_backup(s3_location, "demo", "customer", "-80",
+                          nightly.directory()) == nightly
+
+    def pick(**source: str) -> list[BackupChoice]:
+        return list(pick_backup_set(ResolveRestoreSetInput(
+            source=RestoreSource(location=s3_location, **source), cluster="demo",
+            shards=(("customer", "-80"),))).choices)
+
+    with pytest.raises(SpecInvalid, match="schedule nightly"):
+        pick()  # the saga refuses a guess between two data sets
+    [by_schedule] = pick(schedule="nightly")
+    assert (by_schedule.object_key, by_schedule.schedule) == (nightly.object_key, "nightly")
+    [by_dir] = pick(backup_id=hourly.directory())
+    assert by_dir.object_key == hourly.object_key and by_dir.backup_id == backup_id
+    with pytest.raises(BackupNotFound, match="of strategy 'nightly-only'"):
+        pick(strategy="nightly-only")

@@ -49,6 +49,7 @@ from shardkeeper.contracts.restore import (
     VerifyBackupInput,
     VerifyBackupResult,
 )
+from shardkeeper.datapath.restore.resolve import narrow
 from shardkeeper.datapath.stores import catalog, verify
 from shardkeeper.errors import (
     BackupNotFound,
@@ -56,7 +57,7 @@ from shardkeeper.errors import (
     RestoreValidationFailed,
     SpecInvalid,
 )
-from shardkeeper.naming import staging_path
+from shardkeeper.naming import split_backup_dir, staging_path
 
 AGENT_RESTORE_ARGV = [sys.executable, "-m", "shardkeeper.agent", "restore"]
 SYSTEM_DATABASES = ("mysql", "information_schema", "performance_schema", "sys")
@@ -79,39 +80,59 @@ def choice_of(m: BackupManifest) -> BackupChoice:
     return BackupChoice(
         keyspace=m.keyspace, shard=m.shard, backup_id=m.backup_id, object_key=m.object_key,
         sha256=m.sha256, size_bytes=m.size_bytes, engine=m.engine, gtid=gtid,
-        finished_at=m.finished_at,
+        finished_at=m.finished_at, schedule=m.schedule, strategy=m.strategy,
     )
 
 
 def pick_backup_set(inp: ResolveRestoreSetInput) -> ResolveRestoreSetResult:
-    """One committed backup per shard: the id asked for, or the newest common id."""
+    """One committed backup per shard: the id asked for, or the newest common id.
+
+    Backups of one id written by several schedules or strategies are told apart by the
+    source's ``strategy`` (a filter) and ``schedule`` (a tie-break); a tie left is refused.
+    """
     cluster = inp.source.cluster or inp.cluster
-    per_shard: dict[tuple[str, str], dict[str, BackupManifest]] = {}
+    per_shard: dict[tuple[str, str], dict[str, list[BackupManifest]]] = {}
     for keyspace, shard in inp.shards:
         found = catalog.list_backups(inp.source.location, cluster, keyspace, shard)
-        per_shard[(keyspace, shard)] = {m.backup_id: m for m in found}
+        by_id = per_shard[(keyspace, shard)] = {}
+        for m in found:
+            if inp.source.strategy is None or m.strategy == inp.source.strategy:
+                by_id.setdefault(m.backup_id, []).append(m)
+    wanted = inp.source.backup_id
+    # A backup's directory (``<id>_<tag>``, from ``backups list``) names exactly one backup.
+    bare_id, tag = split_backup_dir(wanted)
+
+    def one(key: tuple[str, str], backup_id: str) -> BackupManifest:
+        candidates = per_shard[key][backup_id]
+        if tag is not None:
+            candidates = [m for m in candidates if m.directory() == wanted]
+        return narrow(candidates, None, inp.source.schedule)
+
     missing = [f"{k}/{s}" for (k, s), found in per_shard.items() if not found]
     if missing:
+        of_strategy = f" of strategy {inp.source.strategy!r}" if inp.source.strategy else ""
         raise BackupNotFound(
-            f"no committed backup of cluster {cluster!r} for {', '.join(missing)} under "
+            f"no committed backup{of_strategy} of cluster {cluster!r} for {', '.join(missing)} "
+            "under "
             f"{inp.source.location.prefix or '(no prefix)'} (metadata.json is what commits one)"
         )
-    wanted = inp.source.backup_id
     if wanted != LATEST:
-        absent = [f"{k}/{s}" for (k, s), found in per_shard.items() if wanted not in found]
+        absent = [f"{k}/{s}" for (k, s), found in per_shard.items()
+                  if not any(m.directory() == wanted or m.backup_id == wanted
+                             for m in found.get(bare_id, []))]
         if absent:
             raise BackupNotFound(f"backup {wanted!r} of cluster {cluster!r} does not exist "
                                  f"(committed) for {', '.join(absent)}")
-        chosen = [per_shard[key][wanted] for key in inp.shards]
+        chosen = [one(key, bare_id) for key in inp.shards]
         return ResolveRestoreSetResult(choices=tuple(choice_of(m) for m in chosen),
                                        note=f"backup id {wanted} for every shard")
     common = set.intersection(*(set(found) for found in per_shard.values()))
     if common:
         newest = max(common)
-        chosen = [per_shard[key][newest] for key in inp.shards]
+        chosen = [one(key, newest) for key in inp.shards]
         note = f"latest: {newest}, the newest backup id committed for every target shard"
     else:
-        chosen = [per_shard[key][max(per_shard[key])] for key in inp.shards]
+        chosen = [one(key, max(per_shard[key])) for key in inp.shards]
         note = ("latest: no backup id is common to every target shard; each shard's newest "
                 "(the shards are from different points in time)")
     return ResolveRestoreSetResult(choices=tuple(choice_of(m) for m in chosen), note=note)
@@ -312,7 +333,8 @@ class RestoreActivities:
             raise SpecInvalid(f"instance {inp.instance.name} has no datadir")
         request = AgentRestoreRequest(
             cluster=inp.source.cluster or inp.cluster, keyspace=inp.keyspace, shard=inp.shard,
-            backup_id=inp.backup.backup_id, source=inp.source.location,
+            backup_id=inp.backup.backup_id, strategy=inp.backup.strategy,
+            schedule=inp.backup.schedule, source=inp.source.location,
             encryption_key=inp.source.encryption_key,
             staging_dir=staging_path(inp.instance.datadir, inp.restore_key),
             datadir=inp.instance.datadir, use_memory_bytes=inp.use_memory_bytes,

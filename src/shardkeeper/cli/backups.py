@@ -30,7 +30,9 @@ def list_(
         rows = [
             {
                 "cluster": m.cluster, "keyspace": m.keyspace, "shard": m.shard,
-                "backup_id": m.backup_id, "size_bytes": m.size_bytes, "sha256": m.sha256,
+                "backup_id": m.backup_id, "schedule": m.schedule, "strategy": m.strategy,
+                "directory": m.directory(),
+                "size_bytes": m.size_bytes, "sha256": m.sha256,
                 "source": m.source_instance, "finished_at": m.finished_at.isoformat(),
                 "gtid": m.binlog.gtid, "key": m.object_key,
             }
@@ -39,8 +41,10 @@ def list_(
         if output == OutputFormat.TABLE:
             for r in rows:
                 r["sha256"] = str(r["sha256"])[:12]
-        emit(rows, ["cluster", "keyspace", "shard", "backup_id", "size_bytes", "sha256",
-                    "source", "finished_at", "gtid"] + ([] if output == "table" else ["key"]),
+        # directory: the backup's unique name (an id several schedules share is not)
+        emit(rows, ["cluster", "keyspace", "shard", "backup_id", "schedule", "strategy",
+                    "size_bytes", "sha256", "source", "finished_at", "gtid"]
+             + ([] if output == "table" else ["directory", "key"]),
              output.value, "backups")
 
     run(go())

@@ -82,6 +82,8 @@ def start_cmd(
     require_approval: Annotated[bool, typer.Option(help="Wait for `approve`.")] = False,
     schedule: Annotated[str | None, typer.Option(help="Schedule whose bucket to use.")] = None,
     name: Annotated[str | None, typer.Option(help="Restore name (default: generated).")] = None,
+    strategy: Annotated[str | None, typer.Option(
+        help="Only backups of this strategy (when several took one with the same id).")] = None,
     address: Address = None,
     namespace: Namespace = None,
     task_queue: TaskQueue = DEFAULT_TASK_QUEUE,
@@ -96,7 +98,8 @@ def start_cmd(
             raise typer.BadParameter("use KEYSPACE/SHARD, e.g. customer/-80", param_hint="--shard")
     flags = restores.RestoreFlags(
         cluster=cluster, files=list(filename or []), keyspace=ks, shard=sh, backup=backup,
-        into=into, require_approval=require_approval, schedule=schedule, name=name)
+        into=into, require_approval=require_approval, schedule=schedule, name=name,
+        strategy=strategy)
 
     async def go() -> None:
         inp = restores.input_of_flags(flags)

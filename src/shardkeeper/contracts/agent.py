@@ -237,6 +237,10 @@ class AgentRestoreRequest(Contract):
     """Shard name."""
     backup_id: str = "latest"
     """A backup id, or ``latest`` for the newest committed backup of the shard."""
+    strategy: str | None = None
+    """Only backups of this strategy (when several share the id)."""
+    schedule: str | None = None
+    """Of several backups sharing the id (and strategy), this schedule's."""
     source: Destination
     """Where the backups are stored."""
     encryption_key: CredentialRef | None = None

@@ -62,6 +62,12 @@ class RestoreSource(Contract):
     ``latest``: the newest id committed for every target shard (else each shard's newest)."""
     encryption_key: CredentialRef | None = None
     """Key of encrypted backups, by reference."""
+    strategy: str | None = None
+    """Only backups this strategy wrote; None: any. Needed when several strategies took a
+    backup of a shard with the same id (e.g. a cluster-wide and a one-shard strategy)."""
+    schedule: str | None = None
+    """When several schedules took a backup of a shard with the same id, this schedule's;
+    None: such a tie is refused, naming the candidates."""
 
 
 class RestoreInput(Contract):
@@ -133,6 +139,10 @@ class BackupChoice(Contract):
     """GTID position of the backup's consistent point (what replicas resume from)."""
     finished_at: datetime | None = None
     """When the backup finished (UTC); None when the manifest lacks it."""
+    schedule: str | None = None
+    """Schedule that took it (with ``strategy``, which backup of the id the agent opens)."""
+    strategy: str | None = None
+    """Strategy that covered the shard."""
 
 
 class ShardProgress(Contract):

@@ -121,6 +121,7 @@ def input_of(restore: Restore, docs: Documents) -> RestoreInput:
         target=TopologySource(kind="file", cluster=target, path=str(docs.clusters[target])),
         source=RestoreSource(
             location=location, cluster=src.cluster, backup_id=src.backup_id,
+            strategy=src.strategy, schedule=src.schedule,
             encryption_key=credential_ref(src.encryption_key_from)
             if src.encryption_key_from else None),
         keyspace=spec.keyspace, shard=spec.shard,
@@ -145,6 +146,7 @@ class RestoreFlags:
     require_approval: bool = False
     schedule: str | None = None
     name: str | None = None
+    strategy: str | None = None
 
 
 def input_of_flags(flags: RestoreFlags) -> RestoreInput:
@@ -162,7 +164,8 @@ def input_of_flags(flags: RestoreFlags) -> RestoreInput:
         "metadata": {"name": name},
         "spec": {"cluster": flags.cluster, "keyspace": flags.keyspace, "shard": flags.shard,
                  "into": into_name,
-                 "source": {"backupId": flags.backup, "schedule": flags.schedule},
+                 "source": {"backupId": flags.backup, "schedule": flags.schedule,
+                            "strategy": flags.strategy},
                  "requireApproval": flags.require_approval},
     })
     return input_of(doc, docs)

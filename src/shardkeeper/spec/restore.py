@@ -30,11 +30,15 @@ class RestoreSourceSpec(SpecModel):
     backup_id: str = "latest"
     """A backup id, or ``latest`` (the newest id committed for every target shard)."""
     schedule: Name | None = None
-    """A BackupSchedule (in the given files) whose destination holds the backups."""
+    """A BackupSchedule (in the given files) whose destination holds the backups; of backups
+    of several schedules sharing an id, this one's."""
     s3: S3Spec | None = None
     """Raw object store: bucket, prefix and credentials; no schedule needed."""
     cluster: Name | None = None
     """Cluster name the backups were stored under (the key prefix); default: spec.cluster."""
+    strategy: Name | None = None
+    """Only backups this strategy took; needed when several strategies (or, with
+    ``schedule``, several schedules) took a backup of a shard with the same id."""
     encryption_key_from: ValueFrom | None = None
 
     @model_validator(mode="after")

@@ -61,7 +61,8 @@ def run_restore(
     started_at = datetime.now(UTC)
     on_progress(AgentProgress(phase="resolving", at=started_at))
     manifest = resolve_backup(
-        request.source, request.cluster, request.keyspace, request.shard, request.backup_id
+        request.source, request.cluster, request.keyspace, request.shard, request.backup_id,
+        strategy=request.strategy, schedule=request.schedule,
     )
     log.info(
         "restore.resolved",

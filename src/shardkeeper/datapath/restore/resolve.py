@@ -31,20 +31,22 @@ def resolve_backup(
     shard: str,
     backup_id: str | None = LATEST,
     strategy: str | None = None,
+    schedule: str | None = None,
 ) -> BackupManifest:
     """The manifest of ``backup_id`` (or of the latest committed backup) of one shard.
 
     Reads only the store: this works with nothing but the bucket (or directory), in either
     key layout (a directory named by the id, or ``<id>_<schedule tag>``). When several
     committed backups of the shard share the id (two schedules or strategies at one nominal
-    time), ``strategy`` picks one; without it the restore is refused, listing the candidates.
+    time), ``strategy`` and then ``schedule`` narrow them; when more than one is left the
+    restore is refused, listing the candidates.
 
     Raises:
         BackupNotFound: No backups at all under the shard's prefix, or ``backup_id`` is not
             among them (the message lists the available ids).
         BackupIncomplete: Objects exist without metadata.json (never committed), or the
             manifest is unreadable or names another backup.
-        SpecInvalid: Several backups share the id and ``strategy`` does not pick one.
+        SpecInvalid: Several backups share the id; ``strategy``/``schedule`` pick none.
         AccessDenied, BucketMissing, EndpointUnavailable: The store failed.
     """
     store = open_store(location)
@@ -58,6 +60,13 @@ def resolve_backup(
     where = f"{base} in {store.describe()}"
     if not committed:
         raise BackupNotFound(f"no backups under {where}")
+    bare_id, tag = naming.split_backup_dir(backup_id or "")
+    if tag is not None:  # a backup's directory (``backups list``): exactly that backup
+        if backup_id not in committed:
+            raise BackupNotFound(f"backup {backup_id} not present under {where}")
+        if not committed[backup_id]:
+            raise BackupIncomplete(f"backup {backup_id} under {where} has no metadata.json")
+        return _pick(location, cluster, keyspace, shard, bare_id, [backup_id], None, None)
     by_id: dict[str, list[str]] = {}
     for directory, ok in sorted(committed.items()):
         if ok:
@@ -83,14 +92,15 @@ def resolve_backup(
                 "never completed (or is still being verified) and cannot be restored"
             )
         chosen = backup_id
-    return _pick(location, cluster, keyspace, shard, chosen, by_id[chosen], strategy)
+    return _pick(location, cluster, keyspace, shard, chosen, by_id[chosen], strategy,
+                 schedule)
 
 
 def _pick(
     location: Destination, cluster: str, keyspace: str, shard: str, backup_id: str,
-    directories: list[str], strategy: str | None,
+    directories: list[str], strategy: str | None, schedule: str | None,
 ) -> BackupManifest:
-    """The one manifest of ``backup_id`` among ``directories`` (by ``strategy`` if several)."""
+    """The one manifest of ``backup_id`` among ``directories`` (see :func:`narrow`)."""
     manifests = []
     for directory in directories:
         key = naming.manifest_key(location.prefix, cluster, keyspace, shard, directory)
@@ -103,17 +113,38 @@ def _pick(
         ):
             raise BackupIncomplete(f"{key} describes another backup ({manifest.backup_id})")
         manifests.append(manifest)
-    if len(manifests) > 1 and strategy is not None:
-        manifests = [m for m in manifests if m.strategy == strategy]
-    if len(manifests) == 1:
-        return manifests[0]
+    return narrow(manifests, strategy, schedule)
+
+
+def narrow(
+    manifests: list[BackupManifest], strategy: str | None, schedule: str | None
+) -> BackupManifest:
+    """The one of several committed backups sharing a shard and an id that is meant.
+
+    Two schedules (or a cluster-wide and a one-shard strategy) firing at one nominal time
+    write backups with the same id. Restoring one of them by guess could restore the wrong
+    data set, so a tie that ``strategy`` and ``schedule`` do not break is refused.
+
+    Raises:
+        SpecInvalid: None or several are left; the message lists the candidates.
+    """
+    left = manifests
+    if len(left) > 1 and strategy is not None:
+        left = [m for m in left if m.strategy == strategy]
+    if len(left) > 1 and schedule is not None:
+        left = [m for m in left if m.schedule == schedule]
+    if len(left) == 1:
+        return left[0]
+    first = manifests[0]
     candidates = ", ".join(
         f"{m.directory()} (schedule {m.schedule}, strategy {m.strategy})" for m in manifests
-    ) or "none"
-    wanted = f" of strategy {strategy}" if strategy else ""
+    )
+    wanted = "".join(f" {what} {value}" for what, value in
+                     (("strategy", strategy), ("schedule", schedule)) if value)
     raise SpecInvalid(
-        f"{len(manifests)} backups{wanted} of {cluster}/{keyspace}/{shard} have id "
-        f"{backup_id}: {candidates}; name the strategy to restore"
+        f"{len(left)} backups{' of' + wanted if wanted else ''} of {first.cluster}/"
+        f"{first.keyspace}/{first.shard} with id {first.backup_id} among {candidates}; "
+        "name the strategy (and the schedule), or give the backup's directory as its id"
     )
 
 
