@@ -87,8 +87,10 @@ def schedule_tag(schedule: str | None, strategy: str | None) -> str:
 
 
 def backup_dir(backup_id: str, schedule: str | None = None, strategy: str | None = None) -> str:
-    """Directory of one backup under its shard: ``<backup_id>_<tag>``; the bare id without
-    a schedule (the layout before per-schedule keys)."""
+    """Directory of one backup under its shard: ``<backup_id>_<tag>``.
+
+    Without a schedule, the bare id (the layout before per-schedule keys).
+    """
     if schedule is None and strategy is None:
         return backup_id
     return f"{backup_id}_{schedule_tag(schedule, strategy)}"

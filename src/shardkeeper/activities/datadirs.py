@@ -114,8 +114,10 @@ def set_aside(datadir: str | None, instance: str, key: str,
 
 
 def _remove(path: Path, key: str) -> None:
-    """Remove a directory tree; renamed first so a crash never leaves a half-deleted datadir
-    under a name anything would start."""
+    """Remove a directory tree, renaming it first.
+
+    A crash then never leaves a half-deleted datadir under a name anything would start.
+    """
     if not path.exists() and not path.is_symlink():
         return
     doomed = path.with_name(f"{path.name}.sk-removing-{key}")

@@ -1,8 +1,9 @@
-"""``shardkeeper restore``: start (from a file or flags), approve, cancel; and the
-``describe restore`` view (exported for ``cli/app.py``).
+r"""``shardkeeper restore``: start (from a file or flags), approve, cancel.
+
+Also the ``describe restore`` view (exported for ``cli/app.py``)::
 
     shardkeeper restore -f restore.yaml -f cluster.yaml [-f schedule.yaml]
-    shardkeeper restore start --cluster demo --shard customer/-80 --backup latest \\
+    shardkeeper restore start --cluster demo --shard customer/-80 --backup latest \
         -f cluster.yaml -f schedule.yaml [--into new-cluster.yaml] [--require-approval]
     shardkeeper restore approve NAME
     shardkeeper restore cancel NAME

@@ -50,8 +50,10 @@ def _expanded(cron: str) -> list[list[int] | None]:
 
 
 def cron_fires(cron: str, time_zone: str, after: datetime) -> Iterator[datetime]:
-    """Fire times of a 5-field cron line in a time zone, strictly after ``after`` (Temporal's
-    DST rules, see the module docstring)."""
+    """Fire times of a 5-field cron line in a time zone, strictly after ``after``.
+
+    Temporal's DST rules apply (see the module docstring).
+    """
     tz = ZoneInfo(time_zone)
     minutes, hours = _expanded(cron)[:2]
     it = croniter(cron, after.astimezone(tz))
@@ -107,8 +109,10 @@ def interval_cron(period_seconds: int, offset_seconds: int) -> str | None:
 
 
 def _shift(values: list[int] | None, lo: int, hi: int, by: int) -> tuple[list[int], set[int]]:
-    """Values moved by ``by``, wrapped into [lo, hi], and the set of carries into the next
-    field."""
+    """Values moved by ``by`` and wrapped into [lo, hi].
+
+    Returns the moved values and the set of carries into the next field.
+    """
     span = hi - lo + 1
     full = list(range(lo, hi + 1)) if values is None else values
     moved = [(v - lo + by) % span + lo for v in full]

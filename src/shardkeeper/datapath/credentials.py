@@ -15,14 +15,14 @@ from shardkeeper.errors import SpecInvalid
 
 
 def resolve(ref: CredentialRef) -> str:
-    """Return the secret a reference points at.
+    r"""Return the secret a reference points at.
 
     Args:
         ref: An ``env`` or ``file`` reference. ``secret`` references are resolved by the
             Kubernetes executor, which mounts them as files or variables for the agent.
 
     Returns:
-        The secret; for files, the content with one trailing newline (``\\n`` or ``\\r\\n``)
+        The secret; for files, the content with one trailing newline (``\n`` or ``\r\n``)
         removed.
 
     Raises:

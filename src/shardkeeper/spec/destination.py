@@ -1,5 +1,7 @@
-"""Where backups go: an S3-compatible bucket and prefix (credentials by reference), or a
-directory on a mounted volume."""
+"""Where backups go: an S3-compatible bucket and prefix, or a directory on a volume.
+
+S3 credentials are given by reference, never inline.
+"""
 
 from __future__ import annotations
 

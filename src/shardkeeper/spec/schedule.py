@@ -166,6 +166,7 @@ def _zstd_level(value: int) -> int:
 
 
 def database_name(value: str) -> str:
+    """Validate one ``databases`` name: 1-64 characters, no (back)slash, dot, backquote, NUL."""
     if not _DB_NAME.match(value):
         raise ValueError(
             f"invalid database name {value!r}: 1 to 64 characters without '/', '\\', '.', "

@@ -72,8 +72,11 @@ class ShardBackupWorkflow:
 
     @workflow.query(name="phase")
     def phase(self) -> str:
-        """Current phase: pending, staggering, claiming, readiness, launching, running,
-        verifying, committing, pruning, done."""
+        """Current phase of the shard backup.
+
+        One of pending, staggering, claiming, readiness, launching, running, verifying,
+        committing, pruning, done.
+        """
         return self._phase
 
     @workflow.run

@@ -52,7 +52,7 @@ log = structlog.get_logger(__name__)
 
 
 def agent_version() -> str | None:
-    """shardkeeper's installed version, for the manifest."""
+    """Shardkeeper's installed version, for the manifest."""
     try:
         return importlib.metadata.version("shardkeeper")
     except importlib.metadata.PackageNotFoundError:

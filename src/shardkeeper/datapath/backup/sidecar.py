@@ -341,7 +341,8 @@ def open_backup_stream(
     Args:
         url: The sidecar, e.g. ``https://customer-x80-1.customer-x80.db.svc:8443``.
         ca: CA bundle that signed the sidecar's certificate.
-        cert: This client's certificate. key: its private key.
+        cert: This client's certificate.
+        key: Its private key.
         parallel: Engine copy threads.
         replica: The source is a replica (``--slave-info --safe-slave-backup``).
         timeout_seconds: Socket timeout for connecting and for each read.

@@ -1,8 +1,8 @@
-"""Client-side encryption of backup streams: AES-256-GCM in authenticated chunks.
+r"""Client-side encryption of backup streams: AES-256-GCM in authenticated chunks.
 
 This module owns the encrypted stream format, the key loading rules and the key id. Format::
 
-    header  "SKENC\\x00\\x00\\x01" | version u8 | 3 zero bytes | chunk_size u32 | nonce base (12)
+    header  "SKENC\x00\x00\x01" | version u8 | 3 zero bytes | chunk_size u32 | nonce base (12)
     chunks  ciphertext || 16-byte tag, one per plaintext chunk
 
 Every chunk but the last carries exactly ``chunk_size`` plaintext bytes; the last carries

@@ -114,13 +114,13 @@ class PhysicalEngine(Engine, Protocol):
     """An xbstream engine that can also prepare and copy back what it streamed."""
 
     def prepare_command(self, target_dir: Path, use_memory_bytes: int | None) -> list[str]:
-        """argv that turns an extracted backup into a consistent datadir, in place."""
+        """Argv that turns an extracted backup into a consistent datadir, in place."""
         ...
 
     def copy_back_command(
         self, staged_dir: Path, datadir: Path, *, move: bool, force_non_empty: bool
     ) -> list[str]:
-        """argv that puts a prepared backup into ``datadir``."""
+        """Argv that puts a prepared backup into ``datadir``."""
         ...
 
     def staged_facts(self, staged_dir: Path) -> StreamFacts:
