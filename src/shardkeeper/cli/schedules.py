@@ -68,7 +68,10 @@ def describe_schedule(
     address: Address = None,
     namespace: Namespace = None,
 ) -> None:
-    """Spec summary, paused or not, last and next run and last result per shard."""
+    """Spec summary, paused or not, last and next run and last result per shard.
+
+    Long only in its table declarations: one ``emit`` per section the view prints.
+    """
     from shardkeeper.control import connect, status
 
     async def go() -> None:

@@ -39,6 +39,11 @@ def _table(rows: list[ShardRow], title: str) -> Table:
 
 
 async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile) -> int:
+    """Start the stack, apply the demo, back it up once, print what a new user needs.
+
+    One function on purpose: it reads top to bottom as the story ``up`` prints, and every
+    step uses the processes the previous one started (split, they would travel as a bag).
+    """
     from shardkeeper.contracts import names
     from shardkeeper.control import demo, progress, schedules
     from shardkeeper.control.backups import list_backups, schedule_locations

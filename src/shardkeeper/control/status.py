@@ -138,7 +138,11 @@ async def list_schedules(client: Client, cluster: str | None = None) -> list[Sch
 
 
 async def describe(client: Client, cluster: str, name: str) -> ScheduleDetail:
-    """The schedule, its runs and every shard's last result and next start."""
+    """The schedule, its runs and every shard's last result and next start.
+
+    Long because it joins three sources (the Schedule, visibility and the store's cleanup
+    records) into one view; each join is a few lines and reads in order.
+    """
     sid = naming.schedule_id(cluster, name)
     desc = await client.get_schedule_handle(sid).describe()
     action = desc.schedule.action

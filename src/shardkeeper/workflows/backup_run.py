@@ -110,7 +110,11 @@ class BackupRunWorkflow:
 
     @workflow.run
     async def run(self, inp: BackupRunInput) -> BackupRunResult:
-        """Resolve, expand, stagger, fan out, collect."""
+        """Resolve, expand, stagger, fan out, collect.
+
+        One sequence on purpose, like ShardBackup's: its commands are in recorded histories
+        (docs/workflow-versioning.md), so it changes only behind ``workflow.patched``.
+        """
         backup_id = inp.backup_id or backup_id_of_run()
         workflow.upsert_search_attributes([
             search.CLUSTER.value_set(inp.cluster),

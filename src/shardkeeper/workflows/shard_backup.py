@@ -92,6 +92,12 @@ class ShardBackupWorkflow:
             raise self._fail(inp, cause.message, cause.type) from err
 
     async def _run(self, inp: ShardBackupInput) -> ShardBackupResult:
+        """The shard backup's steps in their recorded order.
+
+        Kept as one sequence on purpose: every command here is in recorded histories, and
+        the order of the steps is the workflow's contract (docs/workflow-versioning.md);
+        splitting it is a refactor a replay test must watch, not a drive-by.
+        """
         base = {
             "keyspace": inp.shard.keyspace,
             "shard": inp.shard.shard,
@@ -277,7 +283,11 @@ class ShardBackupWorkflow:
     async def _backup(
         self, inp: ShardBackupInput, source: ChooseSourceResult, key: str
     ) -> AgentBackupReport:
-        """Launch the agent job and wait for it; a failed job is retried as a new job."""
+        """Launch the agent job and wait for it; a failed job is retried as a new job.
+
+        One loop on purpose: the attempt counter, the job name derived from it and the
+        cancellation path must stay together for the replayed command order to hold.
+        """
         labels = naming.job_labels(
             inp.cluster, inp.schedule, inp.shard.keyspace, inp.shard.shard,
             strategy=inp.strategy, backup_id=inp.backup_id,

@@ -16,6 +16,7 @@ from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.datapath.codec.encryption import key_id, load_key
 from shardkeeper.datapath.stores import catalog
 from shardkeeper.datapath.stores.destination import open_store
+from shardkeeper.datapath.stores.protocol import Store
 from shardkeeper.errors import AccessDenied, BackupIncomplete, BackupNotFound, SpecInvalid
 
 LATEST = "latest"
@@ -51,12 +52,7 @@ def resolve_backup(
     """
     store = open_store(location)
     base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
-    committed: dict[str, bool] = {}
-    for key, _modified in store.iter_objects(base):
-        directory, sep, rest = key[len(base) :].partition("/")
-        if not sep or naming.is_side_record_dir(directory):
-            continue
-        committed[directory] = committed.get(directory, False) or rest == naming.MANIFEST_OBJECT
+    committed = _backup_directories(store, base)
     where = f"{base} in {store.describe()}"
     if not committed:
         raise BackupNotFound(f"no backups under {where}")
@@ -94,6 +90,17 @@ def resolve_backup(
         chosen = backup_id
     return _pick(location, cluster, keyspace, shard, chosen, by_id[chosen], strategy,
                  schedule)
+
+
+def _backup_directories(store: Store, base: str) -> dict[str, bool]:
+    """Every backup directory under a shard's prefix, and whether it holds metadata.json."""
+    committed: dict[str, bool] = {}
+    for key, _modified in store.iter_objects(base):
+        directory, sep, rest = key[len(base) :].partition("/")
+        if not sep or naming.is_side_record_dir(directory):
+            continue
+        committed[directory] = committed.get(directory, False) or rest == naming.MANIFEST_OBJECT
+    return committed
 
 
 def _pick(
