@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,10 @@ async def test_a_worker_outage_past_the_deadline_skips_the_shard_as_missed(
     cluster = stack.cluster.cluster
     # applied on a queue no worker polls yet: the worker is down
     await schedules.apply(stack.client, schedule_specs(stack, tmp_path, name), queue)
+    # a server outage longer than the deadline is Temporal's catch-up window to count
+    described = await stack.client.get_schedule_handle(
+        schedules.handle_id(cluster, name)).describe()
+    assert described.schedule.policy.catchup_window == timedelta(seconds=DEADLINE_SECONDS)
     await schedules.pause(stack.client, cluster, name, "only the triggered run")
     await schedules.trigger(stack.client, cluster, name)  # a run due now, like a slot
     run = await progress.latest_run(stack.client, cluster, name)
