@@ -48,9 +48,9 @@ LATEST: Final = "latest"
 class RestoreSource(Contract):
     """Where the backups come from: the object store alone, no Temporal history needed.
 
-    Backups live at ``<location.prefix>/<cluster>/<keyspace>/<shard>/<backup_id>/``; the
-    cluster name is the key prefix, so a cluster whose schedules (or whole Temporal) are
-    gone restores from the bucket alone.
+    Backups live at ``<location.prefix>/<cluster>/<keyspace>/<shard>/<backup_id>_<tag>/``
+    (``<backup_id>/`` before per-schedule keys); the cluster name is the key prefix, so a
+    cluster whose schedules (or whole Temporal) are gone restores from the bucket alone.
     """
 
     location: Destination

@@ -4,7 +4,7 @@ This module owns the :class:`Store` and :class:`Upload` protocols, which every
 implementation (``stores/s3.py``, ``stores/filesystem.py``) satisfies and which imports no
 implementation (:mod:`shardkeeper.datapath.stores.destination` picks one for a location).
 Both use the same keys
-(``<prefix>/<cluster>/<keyspace>/<shard>/<backup-id>/<object>``) and the same commit
+(``<prefix>/<cluster>/<keyspace>/<shard>/<backup-id>_<tag>/<object>``) and the same commit
 protocol: the stream object appears under its key only when complete (S3: multipart
 completion; filesystem: temp file, fsync, rename), and metadata.json is written last.
 Incomplete uploads are invisible to :meth:`Store.iter_objects` in both, and swept by
