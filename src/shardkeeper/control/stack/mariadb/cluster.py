@@ -29,6 +29,7 @@ from shardkeeper.control.stack.mariadb.instance import (
     server_options,
     spawn,
     start_command,
+    stop_by_pid_file,
     wait_ready,
 )
 from shardkeeper.control.stack.mariadb.replication import (
@@ -263,6 +264,8 @@ class MariaDBCluster:
             proc.request_stop()
         for proc in procs:
             proc.stop(STOP_TIMEOUT_S)
+        for instance in self.instances:  # servers a restore restarted are not in _processes
+            stop_by_pid_file(instance, STOP_TIMEOUT_S)
 
     def __enter__(self) -> Self:
         self.start()

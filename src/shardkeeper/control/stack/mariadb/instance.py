@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -187,6 +188,30 @@ def spawn(instance: InstanceInfo, command: list[str]) -> ManagedProcess:
     )
     proc.start()
     return proc
+
+
+def stop_by_pid_file(instance: InstanceInfo, timeout_s: float) -> bool:
+    """Stop a server of ``instance`` that someone else started (e.g. a restore's restart).
+
+    A restore stops and starts instances through their Cluster document's commands, so the
+    server running at the end is not the process this stack spawned. It is found by its
+    pid file, and only if that process's command line names the instance's directory.
+    Returns whether one was stopped.
+    """
+    try:
+        pid = int((instance.home / "mysqld.pid").read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return False
+    if str(instance.home) not in cmdline:
+        return False  # a stale pid file whose number now belongs to another process
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 def wait_ready(
