@@ -12,6 +12,7 @@ import asyncio
 import os
 import secrets
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -110,11 +111,22 @@ async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile)
                 err.print(f"[red]{s.keyspace}/{s.shard}: {s.outcome.value}: {s.reason}[/]")
             query = f"ShardkeeperSchedule%3D%22{demo.DEMO_SCHEDULE}%22"
             err.print(f"Web UI:   {temporal.ui_url}/namespaces/{temporal.namespace}"
-                      f"/workflows?query={query}")
+                      f"/workflows?query={query}", soft_wrap=True)
             err.print(f"Temporal: {temporal.address}   S3: {seaweed.endpoint}   "
                       f"files: {cluster_file} {schedule_file}")
-            err.print(f"list again: shardkeeper backups list -f {schedule_file} -f {cluster_file}"
-                      "  (with the demo's S3 credentials in the environment)")
+            env_file = demo.write_env_file(state_dir / "env.sh", {
+                **{name: os.environ[name] for name in (
+                    demo.S3_ACCESS_KEY_ENV, demo.S3_SECRET_KEY_ENV, demo.DB_PASSWORD_ENV)},
+                "TEMPORAL_ADDRESS": temporal.address, "TEMPORAL_NAMESPACE": temporal.namespace,
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            })
+            # soft_wrap: lines meant to be copied are never broken at the terminal's width
+            err.print(f"second terminal: source {env_file}  (credentials, address; mode 0600)",
+                      soft_wrap=True)
+            err.print(f"  shardkeeper describe schedule {demo.DEMO_SCHEDULE} -c {cluster.cluster}",
+                      soft_wrap=True)
+            err.print(f"  shardkeeper backups list -f {schedule_file} -f {cluster_file}",
+                      soft_wrap=True)
             if not once:
                 err.print("running; Ctrl-C stops everything started here")
                 await asyncio.Event().wait()

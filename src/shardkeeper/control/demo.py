@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
 from typing import Any
 
 DEMO_SCHEDULE = "demo-nightly"
@@ -58,3 +61,17 @@ def schedule_document(
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def write_env_file(path: Path, variables: dict[str, str]) -> Path:
+    """Write ``export`` lines a second terminal sources to reach the running demo.
+
+    The demo's credentials are generated per ``up`` and live only in its environment; the
+    file (mode 0600, in the state directory) hands them over without printing them.
+    """
+    lines = ["# source this file in a second terminal to use the running demo"]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    return path
