@@ -5,13 +5,10 @@ shard is skipped). The job, upload and manifest steps are the scenario's fakes."
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,7 +24,6 @@ from shardkeeper.contracts.backup import (
 )
 from shardkeeper.contracts.common import S3Location, Topology
 from shardkeeper.control.stack.mariadb import MariaDBCluster
-from shardkeeper.control.stack.temporal_server import register_search_attributes
 from shardkeeper.spec.convert import topology_of
 from shardkeeper.spec.load import load
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
@@ -35,15 +31,9 @@ from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 REAL = {names.CHECK_SHARD_READINESS, names.CHOOSE_SOURCE}
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(test_server_path: Path) -> AsyncIterator[WorkflowEnvironment]:
-    e = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_path), data_converter=pydantic_data_converter)
-    await register_search_attributes(e.client)
-    try:
-        yield e
-    finally:
-        await e.shutdown()
+@pytest.fixture
+def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return time_skipping_env
 
 
 @pytest.fixture

@@ -9,15 +9,11 @@ on time asks visibility once and never waits the settle.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,22 +26,15 @@ from shardkeeper.contracts.backup import (
     ShardBackupResult,
 )
 from shardkeeper.contracts.common import S3Location
-from shardkeeper.control.stack.temporal_server import register_search_attributes
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 
 SLOT = "20261122T020000Z"
 EARLIER, LATER = "20261121T020000Z", "20261123T020000Z"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(test_server_path: Path) -> AsyncIterator[WorkflowEnvironment]:
-    e = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_path), data_converter=pydantic_data_converter)
-    await register_search_attributes(e.client)
-    try:
-        yield e
-    finally:
-        await e.shutdown()
+@pytest.fixture
+def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return time_skipping_env
 
 
 def running(backup_id: str, strategy: str = "mine") -> str:

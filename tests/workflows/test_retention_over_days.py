@@ -11,15 +11,12 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,7 +37,6 @@ from shardkeeper.contracts.backup import (
 )
 from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.control.stack.temporal_server import register_search_attributes
 from shardkeeper.datapath.stores.catalog import list_backups
 from shardkeeper.worker.interceptors import ErrorMappingInterceptor
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
@@ -48,15 +44,9 @@ from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 DAYS = 30
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(test_server_path: Path) -> AsyncIterator[WorkflowEnvironment]:
-    e = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_path), data_converter=pydantic_data_converter)
-    await register_search_attributes(e.client)
-    try:
-        yield e
-    finally:
-        await e.shutdown()
+@pytest.fixture
+def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    return time_skipping_env
 
 
 def _activities(sc: Scenario, seaweed: SeaweedFS, bucket: str) -> list[Callable[..., Any]]:

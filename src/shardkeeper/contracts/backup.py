@@ -1,4 +1,8 @@
-"""Inputs and results of the backup workflows and their activities."""
+"""Inputs and results of the backup workflows and their activities.
+
+Long because every field carries the attribute docstring that becomes its description in
+``docs/reference/*.json`` for foreign clients; the code itself is plain models.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ signals (or ``approve_restore`` / ``cancel_restore`` as updates) and read
 :class:`RestoreProgress` from the ``progress`` query. Field names are stable snake_case;
 new fields are optional. Identifiers derived from a restore's name are built in
 ``shardkeeper.naming``, so the workflow, the CLI and other languages compute the same ids.
+
+Long because every field carries the attribute docstring that becomes its description in
+``docs/reference/*.json``; the code itself is plain models.
 """
 
 from __future__ import annotations

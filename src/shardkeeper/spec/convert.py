@@ -1,4 +1,9 @@
-"""Spec documents to wire contracts (what the schedule's action carries)."""
+"""Spec documents to wire contracts (what the schedule's action carries).
+
+One module, not split: every converter maps camelCase document fields onto the same
+snake_case contracts, and a field added to a spec is added here next to its siblings.
+Split by document kind (schedule, backup, cluster) when it grows further.
+"""
 
 from __future__ import annotations
 

@@ -143,7 +143,13 @@ async def _earlier_running(inp: ShardBackupInput) -> bool:
     is not visible yet, is enough to make the precise look worth its settle wait. A later
     slot never makes this backup skip, so it does not count.
     """
-    found = await workflow.execute_activity(
+    found = await _running_of_shard(inp)
+    return any(not b.backup_id or b.backup_id < inp.backup_id for b in found.backups)
+
+
+async def _running_of_shard(inp: ShardBackupInput) -> FindRunningBackupsResult:
+    """Every other running ShardBackup of the schedule's shard (any slot, strategy, phase)."""
+    found: FindRunningBackupsResult = await workflow.execute_activity(
         names.FIND_RUNNING_BACKUPS,
         FindRunningBackupsInput(
             cluster=inp.cluster, schedule=inp.schedule, keyspace=inp.shard.keyspace,
@@ -152,7 +158,7 @@ async def _earlier_running(inp: ShardBackupInput) -> bool:
         result_type=FindRunningBackupsResult,
         **policies.RESOLVE.options(),
     )
-    return any(not b.backup_id or b.backup_id < inp.backup_id for b in found.backups)
+    return found
 
 
 def forbid_reason(earlier: tuple[RunningBackup, ...]) -> str:
@@ -197,15 +203,7 @@ async def recorded_overlap(inp: ShardBackupInput) -> str | None:
     """
     if inp.policy.concurrency_policy == "Allow":
         return None
-    found = await workflow.execute_activity(
-        names.FIND_RUNNING_BACKUPS,
-        FindRunningBackupsInput(
-            cluster=inp.cluster, schedule=inp.schedule, keyspace=inp.shard.keyspace,
-            shard=inp.shard.shard, exclude_workflow_id=workflow.info().workflow_id,
-        ),
-        result_type=FindRunningBackupsResult,
-        **policies.RESOLVE.options(),
-    )
+    found = await _running_of_shard(inp)
     previous = tuple(found.workflow_ids)
     if previous and inp.policy.concurrency_policy == "Forbid":
         return f"previous backup still running (concurrencyPolicy Forbid): {', '.join(previous)}"

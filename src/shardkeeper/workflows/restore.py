@@ -11,6 +11,10 @@ the ``cancel`` signal/update for clients that cannot cancel), every shard that c
 anything runs its compensations and returns to its prior datadir and state
 (Compensated). The phase is a query (``phase``, ``progress``) and the
 ``ShardkeeperRestorePhase`` search attribute.
+
+Over 400 lines and kept whole on purpose: restores wait days for approval, so a split that
+changes the command order must go behind ``workflow.patched`` with a replay test
+(docs/workflow-versioning.md); the compensation stack already lives in ``saga.py``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ readiness → choose source → launch job → await (heartbeats) → verify the
 write metadata.json (the commit record) → prune. A shard that is not ready is
 *skipped* (an outcome, not a failure); a backup that fails for good fails this workflow (red
 in the Web UI) without failing its siblings.
+
+Over 400 lines and kept whole on purpose: the step sequence is in recorded histories, so
+it moves only behind ``workflow.patched`` with a replay test (docs/workflow-versioning.md).
+Overlap already lives apart (``overlap.py``); the job-attempt loop is the next to move.
 """
 
 from __future__ import annotations
