@@ -30,6 +30,11 @@ def run_workflow_id(cluster: str, schedule: str) -> str:
     return f"{SCHEDULE_PREFIX}/{cluster}/{schedule}/run"
 
 
+def first_backup_workflow_id(cluster: str, schedule: str) -> str:
+    """Workflow id of the run ``firstBackup: immediate`` starts at apply (one at a time)."""
+    return f"{SCHEDULE_PREFIX}/{cluster}/{schedule}/first-backup"
+
+
 def shard_workflow_id(
     cluster: str, schedule: str, backup_id: str, keyspace: str, shard: str, strategy: str
 ) -> str:
@@ -51,6 +56,11 @@ def is_backup_id(value: str) -> bool:
 def manual_suffix(workflow_id: str) -> str:
     """Short stable suffix for a manually started run, derived from its workflow id."""
     return "m" + hashlib.sha256(workflow_id.encode()).hexdigest()[:8]
+
+
+def first_backup_suffix(workflow_id: str) -> str:
+    """Suffix of a first-backup run's id: not a manual one (its backups are the schedule's)."""
+    return "f" + hashlib.sha256(workflow_id.encode()).hexdigest()[:8]
 
 
 def shard_prefix(prefix: str, cluster: str, keyspace: str, shard: str) -> str:

@@ -11,31 +11,21 @@ import yaml
 from typer.testing import CliRunner
 
 from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV
+from fixtures.planted import plant
 from fixtures.spec_docs import CLUSTER
 from shardkeeper import naming
 from shardkeeper.cli.app import app
-from shardkeeper.contracts.agent import BinlogPosition
 from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
-from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.control import demo
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
-from shardkeeper.datapath.stores.catalog import list_backups, put_manifest
+from shardkeeper.datapath.stores.catalog import list_backups
 
 OLD = datetime(2020, 1, 1, 2, 0, tzinfo=UTC)
 
 
 def _commit(loc: S3Location, seaweed: SeaweedFS, backup_id: str, schedule: str) -> None:
-    directory = naming.backup_dir(backup_id, schedule, "all-shards")
-    manifest = BackupManifest(
-        cluster="demo", keyspace="customer", shard="-80", backup_id=backup_id,
-        schedule=schedule, strategy="all-shards", source_instance="customer-x-80-1",
-        source_role="replica", engine="mariabackup",
-        object_key=naming.backup_key(loc.prefix, "demo", "customer", "-80", directory),
-        size_bytes=3, sha256="0" * 64, parts=1, started_at=OLD, finished_at=OLD,
-        verified_at=OLD, binlog=BinlogPosition(), trigger="scheduled", storage_dir=directory,
-    )
-    seaweed.client().put_object(Bucket=loc.bucket, Key=manifest.object_key, Body=b"xyz")
-    put_manifest(loc, manifest)
+    plant(loc, seaweed, cluster="demo", keyspace="customer", shard="-80", backup_id=backup_id,
+          schedule=schedule, strategy="all-shards", finished_at=OLD)
 
 
 def test_dry_run_prints_the_plan_and_deletes_nothing(

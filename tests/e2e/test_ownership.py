@@ -13,14 +13,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 from typer.testing import CliRunner, Result
 
-from fixtures.e2e_stack import Stack, write_schedule_with
+from fixtures.e2e_stack import Stack, cluster_file_without, write_schedule_with
 from fixtures.e2e_stack import stack as stack
 from fixtures.wait import eventually
 from shardkeeper import naming
@@ -133,25 +131,13 @@ async def test_delete_schedule_keeps_backups_and_lets_a_started_run_finish(
     assert f"no BackupSchedule {name!r} of cluster {cluster!r}" in again.output
 
 
-def _cluster_without(stack: Stack, directory: Path, keyspace: str, shard: str) -> Path:
-    """A copy of the stack's Cluster file in ``directory``, one shard left out."""
-    doc: dict[str, Any] = yaml.safe_load(stack.files[0].read_text())
-    for ks in doc["spec"]["keyspaces"]:
-        if ks["name"] == keyspace:
-            ks["shards"] = [s for s in ks["shards"] if s["name"] != shard]
-    directory.mkdir(parents=True)
-    path = directory / "cluster.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 async def test_the_cluster_document_travels_inline_and_is_reapplied(
     stack: Stack, tmp_path: Path, created: list[str]
 ) -> None:
     name = f"inline-{uuid.uuid4().hex[:6]}"
     created.append(name)
     applied_from = tmp_path / "applied-from"
-    cluster_file = _cluster_without(stack, applied_from, "customer", "80-")
+    cluster_file = cluster_file_without(stack, applied_from, "customer", "80-")
     schedule_file = write_schedule_with(applied_from, stack, name)[1]
     await _apply(stack, [cluster_file, schedule_file])
     shutil.rmtree(applied_from)  # the applying machine's files are gone: never needed

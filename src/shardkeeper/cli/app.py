@@ -76,6 +76,8 @@ def apply(
         applied += await schedules.reapply_topology(client, specs, applied)
         for r in applied:
             typer.echo(f"backupschedule/{r.name} {r.action} (temporal schedule {r.schedule_id})")
+            if r.first_backup:
+                typer.echo(f"  first backup of shards without one: workflow {r.first_backup}")
 
     run(go())
 

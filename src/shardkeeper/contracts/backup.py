@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from shardkeeper.contracts.base import Contract
+from shardkeeper.contracts.catalog import RemovedShardPruned
 from shardkeeper.contracts.common import (
     DatabaseCredentials,
     Destination,
@@ -152,6 +153,13 @@ class BackupRunInput(Contract):
     """Shard start times are spread over this many seconds; 0 starts every shard at once."""
     backup_id: str | None = None
     """Override the backup id (normally derived from the scheduled time)."""
+    first_backup: Literal["immediate", "next-slot"] = "next-slot"
+    """The schedule's ``firstBackup``: whether applying it (or its cluster) starts a first
+    run at once; inputs written before the field: next-slot."""
+    only_shards_without_backup: bool = False
+    """True for the run ``firstBackup: immediate`` starts: a shard that already has a
+    committed backup of this schedule and strategy is skipped (decided when the run starts),
+    the others are backed up now. False for every scheduled or manual run."""
 
 
 class ShardBackupInput(Contract):
@@ -270,6 +278,8 @@ class BackupRunResult(Contract):
     """Result of every child, in the order they were planned."""
     skipped: tuple[SkippedShard, ...] = ()
     """Shards no child was started for, and why."""
+    removed_shards_pruned: tuple[RemovedShardPruned, ...] = ()
+    """What retention did on shards gone from the topology (scheduled runs only)."""
 
 
 # --- activities ---------------------------------------------------------------------------

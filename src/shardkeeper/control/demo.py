@@ -26,8 +26,13 @@ def schedule_document(
     access_key_env: str = S3_ACCESS_KEY_ENV,
     secret_key_env: str = S3_SECRET_KEY_ENV,
     jobs_dir: str | None = None,
+    first_backup: str = "immediate",
 ) -> dict[str, Any]:
-    """A nightly schedule of the whole cluster, shards spread over ``stagger_window``."""
+    """A nightly schedule of the whole cluster, shards spread over ``stagger_window``.
+
+    ``first_backup`` immediate: applying it backs up every shard at once (what ``up`` shows);
+    tests that trigger runs themselves pass next-slot.
+    """
     spec: dict[str, Any] = {
         "cluster": cluster,
         "schedule": cron,
@@ -52,6 +57,7 @@ def schedule_document(
         "retention": {"keepLast": 7, "retentionDays": 7},
         "successfulJobsHistoryLimit": 3,
         "failedJobsHistoryLimit": 1,
+        "firstBackup": first_backup,
     }
     if jobs_dir:
         spec["executor"] = {"kind": "local", "jobsDir": jobs_dir}

@@ -9,6 +9,11 @@ machine). ``shardkeeper apply`` of a Cluster document also updates the topology 
 cluster's schedules already applied and not among the files given (:func:`reapply_topology`),
 so a reshard is one ``apply -f cluster.yaml``. Deleting a schedule removes the Temporal
 Schedule only: its backups stay, and a run it already started finishes.
+
+``firstBackup: immediate`` (the default) starts one run at apply, and at every topology
+update, that backs up only the shards with no committed backup of the schedule yet
+(:func:`start_first_backup`): a new schedule, or a shard a reshard added, is protected now,
+not at the next slot.
 """
 
 from __future__ import annotations
@@ -31,13 +36,19 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from shardkeeper import naming
 from shardkeeper.activities.ownership import schedule_names
 from shardkeeper.contracts import names
-from shardkeeper.contracts.backup import BackupRunInput
+from shardkeeper.contracts.backup import BackupRunInput, BackupRunResult
 from shardkeeper.contracts.common import S3Location, TopologySource
 from shardkeeper.datapath.stores.destination import preflight as destination_preflight
 from shardkeeper.errors import SpecInvalid
@@ -54,6 +65,8 @@ class Applied:
     name: str
     schedule_id: str
     action: str  # "created" | "updated" | "topology updated"
+    first_backup: str | None = None
+    """Workflow id of the first-backup run started (``firstBackup: immediate``), if any."""
 
 
 def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
@@ -67,16 +80,20 @@ def temporal_spec(spec: BackupScheduleSpec) -> ScheduleSpec:
     return ScheduleSpec(cron_expressions=[cron_line(cron)], time_zone_name=spec.time_zone)
 
 
+def _run_attributes(inp: BackupRunInput) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_CLUSTER), inp.cluster),
+        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SCHEDULE), inp.schedule),
+    ])
+
+
 def build_schedule(loaded: Loaded, specs: SpecSet, task_queue: str) -> Schedule:
     """The Temporal Schedule of one BackupSchedule document."""
     sched = loaded.resource
     if not isinstance(sched, BackupSchedule):  # pragma: no cover - callers pass schedules
         raise TypeError("expected a BackupSchedule")
     inp = run_input(loaded, specs)
-    attrs = TypedSearchAttributes([
-        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_CLUSTER), inp.cluster),
-        SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SCHEDULE), inp.schedule),
-    ])
+    attrs = _run_attributes(inp)
     return Schedule(
         action=ScheduleActionStartWorkflow(
             names.BACKUP_RUN,
@@ -118,6 +135,29 @@ async def preflight(specs: SpecSet) -> None:
             await asyncio.to_thread(destination_preflight, loc)
 
 
+async def start_first_backup(client: Client, inp: BackupRunInput, task_queue: str) -> str:
+    """Start the run ``firstBackup: immediate`` asks for; returns its workflow id.
+
+    The run backs up only the shards that have no committed backup of this schedule and
+    strategy when it starts (``only_shards_without_backup``), so applying again, or a
+    reshard, never backs up a shard twice. One id per schedule: while one runs, applying
+    again joins it (``USE_EXISTING``) instead of starting a second.
+    """
+    wid = naming.first_backup_workflow_id(inp.cluster, inp.schedule)
+    await client.start_workflow(
+        names.BACKUP_RUN,
+        inp.model_copy(update={"only_shards_without_backup": True, "backup_id": None}),
+        id=wid,
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_run_attributes(inp),
+        result_type=BackupRunResult,
+        static_summary="first backup: the shards without a committed backup",
+    )
+    return wid
+
+
 async def reapply_topology(client: Client, specs: SpecSet, applied: list[Applied]) -> list[Applied]:
     """Embed each Cluster document of ``specs`` in its cluster's other applied schedules.
 
@@ -131,17 +171,32 @@ async def reapply_topology(client: Client, specs: SpecSet, applied: list[Applied
         source = inline_topology(cluster_doc)
         for name in await schedule_names(client, cluster_name):
             sid = naming.schedule_id(cluster_name, name)
-            if sid not in given and await _replace_topology(client, sid, source):
-                results.append(Applied(name, sid, "topology updated"))
+            if sid in given:
+                continue
+            updated = await _replace_topology(client, sid, source)
+            if updated is None:
+                continue
+            inp, queue, paused = updated
+            first = None
+            if inp.first_backup == "immediate" and not paused:
+                first = await start_first_backup(client, inp, queue)  # new shards get one now
+            results.append(Applied(name, sid, "topology updated", first))
     return results
 
 
-async def _replace_topology(client: Client, sid: str, source: TopologySource) -> bool:
-    """Put ``source`` into an applied schedule's BackupRun input; False if it has none."""
-    changed = False
+async def _replace_topology(
+    client: Client, sid: str, source: TopologySource
+) -> tuple[BackupRunInput, str, bool] | None:
+    """Put ``source`` into an applied schedule's BackupRun input.
+
+    Returns:
+        The new input, the action's task queue and whether the schedule is paused; None if
+        nothing changed (no such schedule, or one that discovers its topology itself).
+    """
+    new: tuple[BackupRunInput, str, bool] | None = None
 
     async def swap(current: ScheduleUpdateInput) -> ScheduleUpdate | None:
-        nonlocal changed
+        nonlocal new
         schedule = current.description.schedule
         action = schedule.action
         if not isinstance(action, ScheduleActionStartWorkflow) or not action.args:
@@ -150,8 +205,9 @@ async def _replace_topology(client: Client, sid: str, source: TopologySource) ->
         old = decoded[0]
         if not isinstance(old, BackupRunInput) or old.topology_source.kind == "kubernetes":
             return None  # discovered at run time already: nothing of the file to embed
-        action.args = [old.model_copy(update={"topology_source": source})]
-        changed = True
+        inp = old.model_copy(update={"topology_source": source})
+        action.args = [inp]
+        new = (inp, action.task_queue, schedule.state.paused)
         return ScheduleUpdate(schedule=schedule)
 
     try:
@@ -159,8 +215,8 @@ async def _replace_topology(client: Client, sid: str, source: TopologySource) ->
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        return False  # deleted since it was listed
-    return changed
+        return None  # deleted since it was listed
+    return new
 
 
 async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied]:
@@ -174,13 +230,17 @@ async def apply(client: Client, specs: SpecSet, task_queue: str) -> list[Applied
         schedule = build_schedule(loaded, specs, task_queue)
         try:
             await client.create_schedule(sid, schedule)
-            results.append(Applied(sched.metadata.name, sid, "created"))
+            action = "created"
         except ScheduleAlreadyRunningError:
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=new)
 
             await client.get_schedule_handle(sid).update(replace)
-            results.append(Applied(sched.metadata.name, sid, "updated"))
+            action = "updated"
+        first = None
+        if sched.spec.first_backup == "immediate" and not sched.spec.suspend:
+            first = await start_first_backup(client, run_input(loaded, specs), task_queue)
+        results.append(Applied(sched.metadata.name, sid, action, first))
     return results
 
 

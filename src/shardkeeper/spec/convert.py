@@ -298,6 +298,7 @@ def run_input(schedule: Loaded, specs: SpecSet) -> BackupRunInput:
         excluded_keyspaces=excluded_keyspaces(specs, spec.cluster, sched.metadata.name),
         keyspace_owners_at_run_time=True,
         stagger_window_seconds=stagger_window_seconds(spec),
+        first_backup=spec.first_backup,
     )
 
 

@@ -271,6 +271,10 @@ class BackupScheduleSpec(BackupPolicySpec):
     strategies: Annotated[list[StrategySpec], Field(min_length=1)]
     successful_jobs_history_limit: Annotated[int, Field(ge=0)] = 3
     failed_jobs_history_limit: Annotated[int, Field(ge=0)] = 1
+    first_backup: Literal["immediate", "next-slot"] = "immediate"
+    """immediate: applying the schedule starts a run at once for every shard that has no
+    committed backup of it yet (KubeStash's instant backup); next-slot: wait for the first
+    slot. A readiness rule (``allowFirstBackup``) still applies to that run."""
 
     @field_validator("schedule")
     @classmethod

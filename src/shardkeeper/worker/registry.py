@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from shardkeeper.activities import (
+    catalog,
     coordination,
     fencing,
     instances,
@@ -46,6 +47,8 @@ def activities(jobs_dir: Path) -> list[Callable[..., Any]]:
         coordination.request_lease,
         coordination.running_workflows,
         ownership.keyspace_owners,
+        catalog.existing_backups,
+        catalog.prune_removed_shards,
         *restore_activities(jobs_dir),
     ]
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from shardkeeper import naming, scopes, stagger
@@ -38,6 +38,15 @@ with workflow.unsafe.imports_passed_through():
         SkippedShard,
         StrategyPlan,
     )
+    from shardkeeper.contracts.catalog import (
+        ExistingBackupsInput,
+        ExistingBackupsResult,
+        PruneRemovedShardsInput,
+        PruneRemovedShardsResult,
+        RemovedShardPruned,
+        ShardPair,
+        ShardRef,
+    )
     from shardkeeper.contracts.common import Topology
     from shardkeeper.contracts.ownership import (
         KeyspaceOwner,
@@ -49,17 +58,24 @@ with workflow.unsafe.imports_passed_through():
     from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 
 
-def backup_id_of_run() -> str:
+def backup_id_of_run(inp: BackupRunInput) -> str:
     """Backup id of this run: the schedule's nominal time, else the start time plus a suffix.
 
     TemporalScheduledStartTime is set by the Schedule, so a retried or replayed run targets
-    the same keys; a run started by hand gets a suffix so it never collides with a slot.
+    the same keys; a run started otherwise gets a suffix so it never collides with a slot:
+    a first-backup run's marks it as the schedule's, a run by hand's as manual.
     """
     info = workflow.info()
     scheduled = info.typed_search_attributes.get(search.SCHEDULED_START)
     if scheduled is not None:
         return naming.backup_id_for(scheduled)
+    if inp.only_shards_without_backup:
+        return naming.backup_id_for(info.start_time, naming.first_backup_suffix(info.workflow_id))
     return naming.backup_id_for(info.start_time, naming.manual_suffix(info.workflow_id))
+
+
+PRUNE_REMOVED_SHARDS_PATCH = "prune-removed-shards"
+"""Patch id of pruning, at the end of a scheduled run, shards a reshard removed."""
 
 
 OWNERS_AT_RUN_TIME_PATCH = "keyspace-owners-at-run-time"
@@ -115,7 +131,7 @@ class BackupRunWorkflow:
         One sequence on purpose, like ShardBackup's: its commands are in recorded histories
         (docs/workflow-versioning.md), so it changes only behind ``workflow.patched``.
         """
-        backup_id = inp.backup_id or backup_id_of_run()
+        backup_id = inp.backup_id or backup_id_of_run(inp)
         workflow.upsert_search_attributes([
             search.CLUSTER.value_set(inp.cluster),
             search.SCHEDULE.value_set(inp.schedule),
@@ -144,6 +160,9 @@ class BackupRunWorkflow:
         targets, skips = scopes.expand(topology, inp.strategies, excluded)
         skipped = [SkippedShard(keyspace=s.keyspace, shard=s.shard, strategy=s.strategy,
                                 reason=s.reason) for s in skips] + owned_skips
+        if inp.only_shards_without_backup:
+            targets, have = await self._without_backup(inp, targets)
+            skipped += have
         keys = {t: stagger.StaggerKey(inp.cluster, t.keyspace, t.shard, t.strategy)
                 for t in targets}
         offsets = stagger.offsets(keys.values(), inp.stagger_window_seconds)
@@ -195,13 +214,67 @@ class BackupRunWorkflow:
         results = await asyncio.gather(
             *(self._collect(t, h, backup_id) for t, h in handles)
         )
+        pruned: tuple[RemovedShardPruned, ...] = ()
+        if workflow.info().typed_search_attributes.get(search.SCHEDULED_START) is not None and (
+            workflow.patched(PRUNE_REMOVED_SHARDS_PATCH)
+        ):
+            pruned = await self._prune_removed(inp, topology)
         return BackupRunResult(
             cluster=inp.cluster,
             schedule=inp.schedule,
             backup_id=backup_id,
             shards=tuple(results),
             skipped=tuple(skipped),
+            removed_shards_pruned=pruned,
         )
+
+    async def _without_backup(
+        self, inp: BackupRunInput, targets: list[scopes.Target]
+    ) -> tuple[list[scopes.Target], list[SkippedShard]]:
+        """The targets with no committed backup of their (schedule, strategy), and skips."""
+        existing = await workflow.execute_activity(
+            names.EXISTING_BACKUPS,
+            ExistingBackupsInput(
+                destination=inp.policy.destination, cluster=inp.cluster, schedule=inp.schedule,
+                targets=tuple(ShardPair(keyspace=t.keyspace, shard=t.shard, strategy=t.strategy)
+                              for t in targets),
+            ),
+            result_type=ExistingBackupsResult,
+            **policies.RESOLVE.options(),
+        )
+        have = {(e.keyspace, e.shard, e.strategy): e.backup_id for e in existing.found}
+        skips = [
+            SkippedShard(keyspace=t.keyspace, shard=t.shard, strategy=t.strategy,
+                         reason=f"has committed backup {have[(t.keyspace, t.shard, t.strategy)]} "
+                                "of this schedule: a first backup is for shards without one")
+            for t in targets if (t.keyspace, t.shard, t.strategy) in have
+        ]
+        return [t for t in targets if (t.keyspace, t.shard, t.strategy) not in have], skips
+
+    async def _prune_removed(
+        self, inp: BackupRunInput, topology: Topology
+    ) -> tuple[RemovedShardPruned, ...]:
+        """Age out this schedule's backups of shards gone from the topology; best effort."""
+        try:
+            result = await workflow.execute_activity(
+                names.PRUNE_REMOVED_SHARDS,
+                PruneRemovedShardsInput(
+                    destination=inp.policy.destination, cluster=inp.cluster,
+                    schedule=inp.schedule,
+                    present=tuple(ShardRef(keyspace=s.keyspace, shard=s.shard)
+                                  for s in topology.shards),
+                    retention_days=inp.policy.retention.retention_days, now=workflow.now(),
+                    job_timeout_seconds=inp.policy.job_timeout_seconds,
+                ),
+                result_type=PruneRemovedShardsResult,
+                **policies.PRUNE.options(),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("pruning removed shards failed; the next run retries",
+                                    extra={"error": str(err.cause)})
+            return ()
+        pruned: tuple[RemovedShardPruned, ...] = result.pruned
+        return pruned
 
     async def _collect(
         self,

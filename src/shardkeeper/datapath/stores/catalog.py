@@ -127,3 +127,32 @@ def list_backups(
     return sorted(manifests, key=lambda m: (
         m.cluster, m.keyspace, m.shard, m.backup_id, m.strategy or "", m.schedule or ""
     ))
+
+
+def shard_directories(location: Destination, cluster: str) -> dict[tuple[str, str], set[str]]:
+    """Committed backup directories of every shard of ``cluster`` in the store, by key only.
+
+    One listing of the cluster's prefix, no manifest read: what a run needs to know which
+    shards exist in the store and which (schedule, strategy) tags they hold (the directory
+    ``<backup_id>_<tag>`` names its pair). Side records (``_cleanup``) are left out.
+
+    Raises:
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    base = root_of(location) + f"{cluster}/"
+    found: dict[tuple[str, str], set[str]] = {}
+    for key, _modified in _objects(open_store(location), base):
+        parts = key[len(base):].split("/")
+        if len(parts) != 4 or parts[3] != naming.MANIFEST_OBJECT:
+            continue
+        if naming.is_side_record_dir(parts[2]):
+            continue
+        found.setdefault((parts[0], parts[1]), set()).add(parts[2])
+    return found
+
+
+def newest_of_pair(directories: set[str], schedule: str, strategy: str) -> str | None:
+    """Newest backup id among ``directories`` that carries (schedule, strategy)'s tag."""
+    tag = naming.schedule_tag(schedule, strategy)
+    ids = [bid for bid, t in map(naming.split_backup_dir, directories) if t == tag]
+    return max(ids) if ids else None
