@@ -51,7 +51,8 @@ def apply(
         bool,
         typer.Option(
             help="Check each destination first: an S3 bucket and its credentials; a filesystem "
-            "directory exists and is writable (local executor only)."
+            "directory exists and is writable (local executor only); then check and write "
+            "its repository marker."
         ),
     ] = True,
 ) -> None:
@@ -60,6 +61,7 @@ def apply(
     A Cluster document also updates the topology of that cluster's applied schedules.
     """
     from shardkeeper.control import connect, schedules
+    from shardkeeper.datapath.stores import repository
     from shardkeeper.spec.load import load
     from shardkeeper.spec.validate import check_references
 
@@ -71,6 +73,8 @@ def apply(
             return
         if preflight:
             await schedules.preflight(specs)
+            for where in await schedules.claim_repositories(specs):
+                typer.echo(f"repository {where} marked ({repository.MARKER_OBJECT})")
         client = await connect.connect(address, namespace)
         applied = await schedules.apply(client, specs, task_queue)
         applied += await schedules.reapply_topology(client, specs, applied)

@@ -86,6 +86,7 @@ async def _up(state_dir: Path, once: bool, rows: int, profile: DevServerProfile)
         ), sort_keys=False))
         specs = load([cluster_file, schedule_file])
         check_references(specs)
+        await schedules.claim_repositories(specs)  # as `apply` does after its preflight
         client = await connect(temporal.address, temporal.namespace)
         t1 = time.monotonic()
         # firstBackup: immediate (the default): apply itself starts the first backup of

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import (
     Client,
@@ -45,11 +45,13 @@ from temporalio.common import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from shardkeeper import naming
+from shardkeeper import __version__, naming
 from shardkeeper.activities.ownership import schedule_names
 from shardkeeper.contracts import names
 from shardkeeper.contracts.backup import BackupRunInput, BackupRunResult
-from shardkeeper.contracts.common import S3Location, TopologySource
+from shardkeeper.contracts.common import Destination, S3Location, TopologySource
+from shardkeeper.datapath.stores import repository
+from shardkeeper.datapath.stores.destination import describe_location
 from shardkeeper.datapath.stores.destination import preflight as destination_preflight
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.base import parse_duration
@@ -133,6 +135,41 @@ async def preflight(specs: SpecSet) -> None:
         loc = destination_of(spec.destination)
         if isinstance(loc, S3Location) or spec.executor.kind == "local":
             await asyncio.to_thread(destination_preflight, loc)
+
+
+async def claim_repositories(specs: SpecSet) -> list[str]:
+    """Check, then write, the repository marker of every schedule's (destination, cluster).
+
+    Every marker is read and checked before any is written, so a refused location leaves
+    nothing behind. Only where :func:`preflight` can reach the destination.
+
+    Returns:
+        ``<location>/<cluster>/`` of each marker written now.
+
+    Raises:
+        RepositoryMismatch: A marker of an unknown layout version or of another cluster.
+    """
+    claims: dict[str, tuple[Destination, str]] = {}
+    for loaded in specs.schedules:
+        if not isinstance(loaded.resource, BackupSchedule):  # pragma: no cover
+            continue
+        spec = loaded.resource.spec
+        loc = destination_of(spec.destination)
+        if isinstance(loc, S3Location) or spec.executor.kind == "local":
+            claims.setdefault(repository.marker_key(loc, spec.cluster), (loc, spec.cluster))
+    found = {}
+    for key, (loc, cluster) in claims.items():
+        found[key] = await asyncio.to_thread(repository.read_marker, loc, cluster)
+        repository.check_marker(loc, cluster, found[key])
+    written = []
+    now = datetime.now(UTC)
+    for key, (loc, cluster) in claims.items():
+        existing = found[key]
+        if existing is None or existing.layout_version != repository.LAYOUT_VERSION:
+            await asyncio.to_thread(repository.write_marker, loc, cluster, now,
+                                    f"shardkeeper {__version__}", existing)
+            written.append(f"{describe_location(loc)}/{cluster}/")
+    return written
 
 
 async def start_first_backup(client: Client, inp: BackupRunInput, task_queue: str) -> str:
