@@ -22,7 +22,10 @@ def list_(
     """List committed backups (with metadata.json) of the destinations named in the files."""
     from shardkeeper.cli.output import emit
     from shardkeeper.control.backups import list_backups, schedule_locations
+    from shardkeeper.observability import configure_logging
     from shardkeeper.spec.load import load
+
+    configure_logging("WARNING")  # an unreadable manifest's warning to stderr, not the table
 
     async def go() -> None:
         locations = schedule_locations(load(filename))

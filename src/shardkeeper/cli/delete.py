@@ -1,19 +1,22 @@
-"""``shardkeeper delete schedule``: remove applied Temporal Schedules, keep their backups.
+"""``shardkeeper delete schedule|backup``: remove a schedule, or committed backups on purpose.
 
 ``delete schedule NAME -c CLUSTER`` or ``delete schedule -f FILE`` (every BackupSchedule in
 the files). Equivalent to ``temporal schedule delete --schedule-id shardkeeper/C/NAME``.
+``delete backup ID -f FILE`` deletes the backups with that id (the whole set of a run, or
+one shard's with ``--keyspace``/``--shard``) from the files' destinations.
 A name that is not applied is an error with exit code 2 (the input names something that does
 not exist, like every other unknown name shardkeeper is given; kubectl uses 1 here).
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shardkeeper.cli.options import Address, Namespace
+from shardkeeper.cli.options import Address, Files, Namespace, Output, OutputFormat
 from shardkeeper.cli.runner import run
 
 app = typer.Typer(help="Remove resources (kubectl-style).", no_args_is_help=True)
@@ -72,5 +75,61 @@ def delete_schedule(
             typer.echo(f"backupschedule/{n} deleted (temporal schedule {sid}); backups kept")
         if missing:
             raise SpecInvalid("; ".join(missing))
+
+    run(go())
+
+
+@app.command("backup")
+def delete_backup(
+    backup: Annotated[str, typer.Argument(
+        help="Backup id (a whole run's set) or a backup directory (`backups list -o json`).")],
+    filename: Files,
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Only this cluster.")]
+    = None,
+    keyspace: Annotated[str | None, typer.Option(help="Only this keyspace.")] = None,
+    shard: Annotated[str | None, typer.Option(help="Only this shard (with --keyspace).")]
+    = None,
+    schedule: Annotated[str | None, typer.Option(help="Only this schedule's backups.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy's backups.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Also delete a shard's newest verified backup.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go.")] = False,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Delete committed backups on purpose: metadata.json first, then their objects.
+
+    Refuses, deleting nothing, when one of them is its shard's newest verified backup
+    (the latest restore point) unless --force.
+    """
+    from shardkeeper.cli.output import emit
+    from shardkeeper.control.backups import (
+        Selector,
+        delete_backups,
+        schedule_locations,
+        select_for_delete,
+    )
+    from shardkeeper.errors import SpecInvalid
+    from shardkeeper.observability import configure_logging
+    from shardkeeper.spec.load import load
+
+    configure_logging("WARNING")  # to stderr: stdout carries the table or JSON
+
+    async def go() -> None:
+        if shard is not None and keyspace is None:
+            raise SpecInvalid("--shard needs --keyspace (a shard name is unique per keyspace)")
+        locations = schedule_locations(load(filename))
+        selector = Selector(backup, cluster, keyspace, shard, schedule, strategy)
+        doomed = await asyncio.to_thread(select_for_delete, locations, selector)
+        done = [(d, None) for d in doomed] if dry_run else await asyncio.to_thread(
+            delete_backups, doomed, force=force)
+        rows = [{"cluster": d.manifest.cluster, "keyspace": d.manifest.keyspace,
+                 "shard": d.manifest.shard, "backup_id": d.manifest.backup_id,
+                 "schedule": d.manifest.schedule, "strategy": d.manifest.strategy,
+                 "directory": d.manifest.directory(), "newest": d.newest,
+                 "action": "would delete" if objects is None else f"deleted ({objects} objects)"}
+                for d, objects in done]
+        emit(rows, ["cluster", "keyspace", "shard", "backup_id", "schedule", "strategy",
+                    "newest", "action"] + ([] if output == "table" else ["directory"]),
+             output.value, "backups deleted" if not dry_run else "backups to delete")
 
     run(go())

@@ -1,14 +1,15 @@
-"""Backups as the object store knows them (never Temporal): list, render, plan a prune."""
+"""Backups as the object store knows them (never Temporal): list, plan a prune, delete."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from shardkeeper.contracts.common import Destination, FilesystemLocation
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath.stores import catalog, retention
-from shardkeeper.errors import SpecInvalid
+from shardkeeper.datapath.stores import catalog, deletion, retention
+from shardkeeper.errors import BackupNotFound, SpecInvalid
 from shardkeeper.spec.convert import destination_of, policy_of
 from shardkeeper.spec.load import SpecSet
 from shardkeeper.spec.schedule import BackupSchedule
@@ -84,3 +85,85 @@ def prune_plans(
                           "action": action, "backup_id": d.backup_id, "reason": d.reason}
                          for d in items]
     return rows
+
+
+@dataclass(frozen=True)
+class Doomed:
+    """A committed backup a ``delete backup`` matched, and where it is."""
+
+    location: Destination
+    manifest: BackupManifest
+    newest: bool
+    """The newest verified backup of its shard in that location (deleted only with force)."""
+
+
+@dataclass(frozen=True)
+class Selector:
+    """What ``delete backup`` is asked to delete: an id (or directory) and narrowing filters."""
+
+    backup: str
+    cluster: str | None = None
+    keyspace: str | None = None
+    shard: str | None = None
+    schedule: str | None = None
+    strategy: str | None = None
+
+    def matches(self, m: BackupManifest) -> bool:
+        """Whether ``m`` is among the backups meant."""
+        wanted = ((self.cluster, m.cluster), (self.keyspace, m.keyspace),
+                  (self.shard, m.shard), (self.schedule, m.schedule),
+                  (self.strategy, m.strategy))
+        return self.backup in (m.backup_id, m.directory()) and all(
+            want is None or want == got for want, got in wanted)
+
+
+def select_for_delete(locations: Sequence[Destination], selector: Selector) -> list[Doomed]:
+    """The committed backups ``selector`` names, each marked if it is its shard's newest.
+
+    Raises:
+        BackupNotFound: Nothing matches (naming what was looked for and where).
+        AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
+    """
+    found: dict[tuple[tuple[str, str], str], Doomed] = {}
+    for loc in locations:
+        stored = catalog.list_backups(loc, selector.cluster)
+        newest: dict[tuple[str, str, str], BackupManifest] = {}
+        for m in stored:
+            shard = (m.cluster, m.keyspace, m.shard)
+            if shard not in newest or (m.finished_at, m.backup_id) > (
+                    newest[shard].finished_at, newest[shard].backup_id):
+                newest[shard] = m
+        for m in stored:
+            if selector.matches(m):
+                top = newest[(m.cluster, m.keyspace, m.shard)]
+                found[(_where(loc), m.object_key)] = Doomed(loc, m, top.object_key == m.object_key)
+    if not found:
+        scope = "/".join(p for p in (selector.keyspace, selector.shard) if p) or "any shard"
+        raise BackupNotFound(
+            f"no committed backup {selector.backup!r} ({scope}, cluster "
+            f"{selector.cluster or 'any'}) in the destinations of the given files; "
+            "`shardkeeper backups list -f ...` lists them"
+        )
+    return sorted(found.values(), key=lambda d: (d.manifest.cluster, d.manifest.keyspace,
+                                                 d.manifest.shard, d.manifest.directory()))
+
+
+def delete_backups(doomed: Sequence[Doomed], *, force: bool) -> list[tuple[Doomed, int]]:
+    """Delete the selected backups; refuse all of them if one is its shard's newest.
+
+    Returns:
+        Each backup deleted with how many objects went.
+
+    Raises:
+        SpecInvalid: One is its shard's newest verified backup and ``force`` is False
+            (nothing is deleted then).
+    """
+    newest = [d for d in doomed if d.newest]
+    if newest and not force:
+        names = ", ".join(f"{d.manifest.keyspace}/{d.manifest.shard} "
+                          f"{d.manifest.directory()}" for d in newest)
+        raise SpecInvalid(
+            f"refusing to delete the newest verified backup of its shard ({names}): it is the "
+            "latest restore point; pass --force to delete it anyway (nothing was deleted)"
+        )
+    return [(d, deletion.delete_backup(d.location, d.manifest)) for d in doomed]
