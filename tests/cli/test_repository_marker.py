@@ -38,6 +38,10 @@ def _docs(tmp_path: Path, cluster: MariaDBCluster, seaweed: SeaweedFS, bucket: s
 async def _apply(files: list[Path], address: str) -> tuple[int, str]:
     args = ["apply", "--address", address, *[a for f in files for a in ("-f", str(f))]]
     result = await asyncio.to_thread(runner.invoke, app, args)
+    if result.exit_code == 0:  # leave no schedule behind in the session's dev server
+        deleted = await asyncio.to_thread(runner.invoke, app, [
+            "delete", "schedule", "--address", address, "-f", str(files[1])])
+        assert deleted.exit_code == 0, deleted.output
     return result.exit_code, " ".join(result.output.split())
 
 
