@@ -1,4 +1,4 @@
-"""Child processes that die with their parent: the one parent-death pre-exec hook.
+"""Child processes: the one parent-death pre-exec hook, and the environment servers get.
 
 Every process shardkeeper starts (the stack's servers, the local runner's agent, the agent's
 engine and restore tools) must not outlive the process that started it, even when that one is
@@ -17,6 +17,26 @@ from collections.abc import Callable
 from typing import Final
 
 _PR_SET_PDEATHSIG: Final = 1
+
+# What a server needs from its parent's environment to run: where programs are, its home,
+# locale, time zone and temp dir. Everything else (S3 keys, database passwords, API keys the
+# parent holds for its own work) stays with the parent: /proc/PID/environ of a server shows
+# none of them.
+_SERVER_ENV: Final = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+})
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment reduced to what a server process needs, plus ``extra``.
+
+    For processes that hold no secret of ours: the stack's servers, and a database server a
+    restore starts again. An agent needs the credentials its request references and keeps
+    the full environment.
+    """
+    env = {k: v for k, v in os.environ.items() if k in _SERVER_ENV or k.startswith("LC_")}
+    env.update(extra or {})
+    return env
 
 
 def die_with_parent_hook(signum: int = signal.SIGKILL) -> Callable[[], None] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -72,6 +73,16 @@ def test_a_second_terminal_uses_the_running_demo_with_only_what_up_printed(
             cwd=tmp_path, capture_output=True, text=True, timeout=240,
             env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
         assert restore.returncode == 0 and "Completed" in restore.stdout, restore.stderr[-3000:]
+        # no server up started (nor the two the restore restarted) holds a secret of the demo
+        secrets = _demo_secrets(Path(source))
+        servers = [pid for pid in _descendants(proc.pid) if b"shardkeeper agent" not in
+                   _read(pid, "cmdline").replace(b"\0", b" ")]
+        names = {_read(pid, "comm").strip() for pid in servers}
+        assert {b"temporal", b"weed", b"mariadbd"} <= names, names
+        assert len(servers) >= 8, servers  # dev server, SeaweedFS, six mariadbd
+        leaked = [(pid, _read(pid, "comm").strip()) for pid in servers
+                  if any(value in _read(pid, "environ") for value in secrets)]
+        assert leaked == [], f"processes with a demo secret in their environment: {leaked}"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
@@ -79,3 +90,38 @@ def test_a_second_terminal_uses_the_running_demo_with_only_what_up_printed(
     # Ctrl-C stops everything up started, the servers the restore restarted included
     leftovers = subprocess.run(["pgrep", "-f", str(state)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", leftovers.stdout
+
+
+def _read(pid: int, name: str) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / name).read_bytes()
+    except OSError:  # it exited meanwhile
+        return b""
+
+
+def _descendants(root: int) -> list[int]:
+    """Every live process below ``root`` (servers run in their own sessions, still children)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _read(int(entry.name), "stat")
+            if stat:
+                ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _demo_secrets(env_file: Path) -> list[bytes]:
+    """The generated credentials ``up`` wrote for the second terminal."""
+    values = []
+    for line in env_file.read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        if name.startswith("SHARDKEEPER_DEMO_"):
+            values.append(shlex.split(value)[0].encode())
+    assert len(values) == 3, values
+    return values

@@ -29,6 +29,7 @@ from shardkeeper.contracts import names
 from shardkeeper.contracts.common import DatabaseCredentials, Instance
 from shardkeeper.contracts.restore import InstanceInput, StartInstanceInput, StartInstanceResult
 from shardkeeper.errors import EndpointUnavailable, PermanentError, SpecInvalid
+from shardkeeper.processes import server_env
 
 log = structlog.get_logger(__name__)
 
@@ -177,7 +178,7 @@ def start(instance: Instance, credentials: DatabaseCredentials, extra_args: tupl
         with logfile.open("ab") as out:
             proc = subprocess.Popen(
                 [*instance.start_command, *extra_args], stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                stderr=subprocess.STDOUT, start_new_session=True, env=server_env(),
                 cwd=str(Path(instance.datadir).parent) if instance.datadir else None,
             )
         # Reap it if it exits while this worker lives (no zombie); it is in its own session,

@@ -7,11 +7,19 @@ queries, visibility) and the object store; there is no private database to drift
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionResult,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from shardkeeper import naming
 from shardkeeper.contracts.backup import (
@@ -74,6 +82,23 @@ class ScheduleDetail:
     skipped_overlap: int = 0
     destination: str | None = None
     """Where the schedule's backups go (``s3://bucket/prefix`` or a directory), if known."""
+
+
+async def _runs_newest_first(
+    client: Client, cluster: str, name: str, recent: Sequence[ScheduleActionResult]
+) -> list[tuple[str, WorkflowExecutionDescription]]:
+    """The schedule's recent runs and its first-backup run, newest start first."""
+    ids = [a.action.workflow_id for a in recent
+           if isinstance(a.action, ScheduleActionExecutionStartWorkflow)]
+    ids.append(naming.first_backup_workflow_id(cluster, name))
+    runs = []
+    for run_id in ids:
+        try:
+            runs.append((run_id, await client.get_workflow_handle(run_id).describe()))
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise  # the first-backup run exists only with firstBackup: immediate
+    return sorted(runs, key=lambda r: r[1].start_time, reverse=True)
 
 
 def _add_cleanups(
@@ -167,11 +192,12 @@ async def describe(client: Client, cluster: str, name: str) -> ScheduleDetail:
     )
     shards: dict[tuple[str, str, str], ShardStatus] = {}
     # Newest run first: its plan gives the offsets; the newest finished one the results.
-    runs = [a.action for a in reversed(recent)
-            if isinstance(a.action, ScheduleActionExecutionStartWorkflow)]
-    for action_ in runs:
-        handle = client.get_workflow_handle(action_.workflow_id, result_type=BackupRunResult)
-        info = await handle.describe()
+    # The runs are the Schedule's and the first-backup run apply started (firstBackup).
+    runs = await _runs_newest_first(client, cluster, name, recent)
+    detail.running_runs += [i for i, info in runs if i not in detail.running_runs
+                            and info.status == WorkflowExecutionStatus.RUNNING]
+    for run_id, info in runs:
+        handle = client.get_workflow_handle(run_id, result_type=BackupRunResult)
         if info.status == WorkflowExecutionStatus.RUNNING or not shards:
             progress = await handle.query("progress", result_type=BackupRunProgress)
             for p in progress.planned:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
-from shardkeeper.processes import die_with_parent_hook
+from shardkeeper.processes import die_with_parent_hook, server_env
 
 
 class ExecutableNotFoundError(FileNotFoundError):
@@ -128,7 +128,9 @@ class ManagedProcess:
         name: Short label used in errors, e.g. ``temporal dev server``.
         argv: Full command line. Never put secrets here (``ps`` shows argv); use ``env``.
         log_path: File receiving the process's stdout and stderr (appended).
-        env: Complete environment for the child; the parent's when None.
+        env: Complete environment for the child; when None, the parent's reduced to what a
+            server needs (:func:`shardkeeper.processes.server_env`), so no credential of the
+            parent reaches it.
         cwd: Working directory; the parent's when None.
     """
 
@@ -144,7 +146,7 @@ class ManagedProcess:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
-        self._env = dict(env) if env is not None else None
+        self._env = dict(env) if env is not None else server_env()
         self._cwd = cwd
         self._popen: subprocess.Popen[bytes] | None = None
 

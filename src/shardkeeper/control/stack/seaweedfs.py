@@ -3,12 +3,14 @@
 ``weed mini`` runs master, volume server, filer and S3 gateway in one process. Left to its
 defaults it binds the public address and fixed ports (admin 23646/33646, WebDAV 7333, Iceberg
 8181, Lance 9101), so two stacks on one host would collide: every port is set here, the extras
-are disabled, and everything binds to 127.0.0.1. The credentials are passed in the environment,
-which makes the gateway enforce them (a wrong secret gets ``SignatureDoesNotMatch``).
+are disabled, and everything binds to 127.0.0.1. The credentials are an identity in an
+``-s3.config`` file (mode 0600), which makes the gateway enforce them (a wrong secret gets
+``SignatureDoesNotMatch``) and keeps them out of its environment (``/proc/PID/environ``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -145,6 +147,7 @@ class SeaweedFS:
             f"-s3.port={p['s3']}",
             f"-s3.port.grpc={p['s3.grpc']}",
             f"-s3.localSocket={run_dir / 's3.sock'}",
+            f"-s3.config={self._write_identities()}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             # The admin server still listens with its UI disabled, so it needs ports too.
@@ -163,11 +166,20 @@ class SeaweedFS:
             self._run_path.mkdir(parents=True, exist_ok=True)
         return self._run_path
 
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["AWS_ACCESS_KEY_ID"] = self._access_key
-        env["AWS_SECRET_ACCESS_KEY"] = self._secret_key
-        return env
+    def _write_identities(self) -> Path:
+        """The gateway's one identity, all actions, in a file only this user can read."""
+        path = self.data_dir / "config" / "s3-identities.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        identities = {"identities": [{
+            "name": "shardkeeper",
+            "credentials": [{"accessKey": self._access_key, "secretKey": self._secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(identities, out)
+        return path
 
     def start(self) -> None:
         """Start the server and wait until an authenticated ``ListBuckets`` succeeds.
@@ -180,7 +192,7 @@ class SeaweedFS:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "data").mkdir(exist_ok=True)
         self._process = ManagedProcess(
-            "seaweedfs", self._argv(), log_path=self.log_path, env=self._env(), cwd=self.data_dir
+            "seaweedfs", self._argv(), log_path=self.log_path, cwd=self.data_dir
         )
         self._process.start()
         try:

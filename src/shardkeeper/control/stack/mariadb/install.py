@@ -16,6 +16,7 @@ from pathlib import Path
 
 from shardkeeper.control.stack.binaries import StackStartError, log_tail
 from shardkeeper.control.stack.mariadb.instance import InstanceInfo, mariadb_program
+from shardkeeper.processes import server_env
 
 
 def install(planned: Sequence[InstanceInfo], template: Path) -> None:
@@ -78,7 +79,8 @@ def template_datadir(home: Path, accounts_sql: str, options: Sequence[str]) -> P
     try:
         with log_path.open("wb") as log:
             code = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=server_env(),
             ).returncode
     finally:
         accounts.unlink(missing_ok=True)
