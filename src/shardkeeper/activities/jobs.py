@@ -17,6 +17,7 @@ from temporalio import activity
 from shardkeeper.activities.agent_job import wait_for_job
 from shardkeeper.activities.executor.base import Executor, JobSpec, JobState
 from shardkeeper.activities.executor.local import LocalExecutor
+from shardkeeper.activities.heartbeat import Heartbeater
 from shardkeeper.contracts import names
 from shardkeeper.contracts.agent import AgentBackupReport
 from shardkeeper.contracts.backup import (
@@ -55,16 +56,17 @@ class JobActivities:
     async def launch_backup(self, inp: LaunchBackupInput) -> LaunchBackupResult:
         """Start the agent job, or attach to it if this slot's job already exists."""
         executor = self.executor(inp.executor)
-        for old in inp.supersedes:
-            # an earlier job of this slot must never run beside the new one
-            await executor.cancel(old)
-        spec = JobSpec(
-            name=inp.job_name,
-            argv=list(self._agent_argv),
-            request_json=inp.request.model_dump_json(),
-            labels=dict(inp.labels),
-        )
-        status, attached = await executor.launch(spec)
+        async with Heartbeater(lambda: None):  # a lost worker is noticed in seconds
+            for old in inp.supersedes:
+                # an earlier job of this slot must never run beside the new one
+                await executor.cancel(old)
+            spec = JobSpec(
+                name=inp.job_name,
+                argv=list(self._agent_argv),
+                request_json=inp.request.model_dump_json(),
+                labels=dict(inp.labels),
+            )
+            status, attached = await executor.launch(spec)
         log.info("backup job launched", job=inp.job_name, attached=attached,
                  state=status.state.value)
         return LaunchBackupResult(job_name=inp.job_name, attached=attached)

@@ -19,6 +19,7 @@ import pymysql
 import pymysql.cursors
 from temporalio import activity
 
+from shardkeeper.activities.heartbeat import Heartbeater
 from shardkeeper.contracts import names
 from shardkeeper.contracts.backup import (
     CheckShardReadinessInput,
@@ -168,7 +169,8 @@ def pick_source(inp: ChooseSourceInput) -> ChooseSourceResult:
 @activity.defn(name=names.CHECK_SHARD_READINESS)
 async def check_shard_readiness(inp: CheckShardReadinessInput) -> CheckShardReadinessResult:
     """Whether the shard can be backed up now (see the module docstring)."""
-    return await asyncio.to_thread(check_readiness, inp)
+    async with Heartbeater(lambda: None):  # a lost worker is noticed in seconds
+        return await asyncio.to_thread(check_readiness, inp)
 
 
 @activity.defn(name=names.CHOOSE_SOURCE)

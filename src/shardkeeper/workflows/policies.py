@@ -54,24 +54,33 @@ class ActivityPolicy:
         }
 
 
+# A worker killed mid-activity is noticed by the server only when the activity's heartbeat
+# (or, without one, its start-to-close) timeout expires; the retry then runs on a live
+# worker. These bounds are therefore the time to recover from a lost worker
+# (bench/reliability.py measures it): short for the quick steps, a 10 s heartbeat for the
+# long ones (heartbeats go every third of it, so a busy event loop has margin).
 RESOLVE = ActivityPolicy(start_to_close=timedelta(seconds=30), maximum_attempts=5)
-READINESS = ActivityPolicy(start_to_close=timedelta(seconds=60), maximum_attempts=3)
+READINESS = ActivityPolicy(
+    start_to_close=timedelta(seconds=60), heartbeat=timedelta(seconds=10), maximum_attempts=3
+)
 CHOOSE_SOURCE = ActivityPolicy(start_to_close=timedelta(seconds=10), maximum_attempts=3)
-LAUNCH = ActivityPolicy(start_to_close=timedelta(seconds=60), maximum_attempts=5)
-# The wait can last hours; the heartbeat lets a restarted worker take over within a minute,
+LAUNCH = ActivityPolicy(
+    start_to_close=timedelta(seconds=60), heartbeat=timedelta(seconds=10), maximum_attempts=5
+)
+# The wait can last hours; the heartbeat lets a restarted worker take over within seconds,
 # and the next attempt attaches to the same job (the job name is deterministic).
 AWAIT_BACKUP = ActivityPolicy(
     start_to_close=timedelta(hours=48),
-    heartbeat=timedelta(seconds=30),
+    heartbeat=timedelta(seconds=10),
     maximum_attempts=20,
     maximum_interval=timedelta(seconds=10),
 )
 VERIFY = ActivityPolicy(
-    start_to_close=timedelta(hours=12), heartbeat=timedelta(seconds=30), maximum_attempts=5
+    start_to_close=timedelta(hours=12), heartbeat=timedelta(seconds=10), maximum_attempts=5
 )
-MANIFEST = ActivityPolicy(start_to_close=timedelta(seconds=60), maximum_attempts=5)
+MANIFEST = ActivityPolicy(start_to_close=timedelta(seconds=30), maximum_attempts=5)
 PRUNE = ActivityPolicy(
-    start_to_close=timedelta(minutes=30), heartbeat=timedelta(seconds=60), maximum_attempts=3
+    start_to_close=timedelta(minutes=30), heartbeat=timedelta(seconds=20), maximum_attempts=3
 )
 
 # How many times the ShardBackup workflow starts a fresh job after a failed one.
