@@ -1,4 +1,4 @@
-"""``python -m shardkeeper.agent backup|restore|serve``: the agent's own, slim entry point.
+"""``python -m shardkeeper.agent backup|restore|verify|serve``: the agent's own, slim entry point.
 
 Executors start one agent process per shard operation, often hundreds a night; each should
 pay for the data path it runs, not for the typer app and every command's imports (Temporal
@@ -12,6 +12,8 @@ The commands and their flags:
 * ``backup [--request FILE] [--report FILE]``: stream one backup into the object store and
   write the report (defaults: ``$SHARDKEEPER_REQUEST_FILE``, ``$SHARDKEEPER_REPORT_FILE``).
 * ``restore [--request FILE] [--report FILE]``: restore one shard backup.
+* ``verify [--request FILE] [--report FILE]``: re-read one stored backup and record the
+  verdict beside it.
 * ``serve …``: the database pod's sidecar, streaming mariadb-backup over mTLS.
 """
 
@@ -62,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
     _job_options(commands.add_parser(
         "restore", help="Restore one shard backup (physical into a datadir, logical into a "
                         "server)."))
+    _job_options(commands.add_parser(
+        "verify", help="Re-read one stored backup, check it against metadata.json, record "
+                       "the verdict beside it."))
     _serve_options(commands.add_parser(
         "serve", help="Sidecar of a database pod: stream mariadb-backup over mTLS "
                       "(GET /backup)."))
@@ -113,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, root)
     from shardkeeper.datapath import agent
 
-    job = agent.run_backup_job if args.command == "backup" else agent.run_restore_job
+    job = {"backup": agent.run_backup_job, "restore": agent.run_restore_job,
+           "verify": agent.run_verify_job}[args.command]
     return job(request_path=args.request, report_path=args.report)
 
 

@@ -86,6 +86,7 @@ _TAG_SLUG_MAX = 40
 _TAG_HASH_CHARS = 6
 _MANUAL_ID_RE = re.compile(r"-m[0-9a-f]{8}$")
 CLEANUP_DIR = "_cleanup"
+VERIFY_DIR = "_verify"
 
 
 def schedule_tag(schedule: str | None, strategy: str | None) -> str:
@@ -125,6 +126,17 @@ def is_manual_backup_id(backup_id: str) -> bool:
 def cleanup_record_key(prefix: str, cluster: str, keyspace: str, shard: str, tag: str) -> str:
     """Key of the last-cleanup record of one (schedule, strategy) on one shard."""
     return f"{shard_prefix(prefix, cluster, keyspace, shard)}{CLEANUP_DIR}/{tag}.json"
+
+
+def verify_record_key(prefix: str, cluster: str, keyspace: str, shard: str,
+                      directory: str) -> str:
+    """Key of the last verdict of ``backups verify`` on one backup directory."""
+    return f"{shard_prefix(prefix, cluster, keyspace, shard)}{VERIFY_DIR}/{directory}.json"
+
+
+def verify_job_name(cluster: str, keyspace: str, shard: str, directory: str, run: str) -> str:
+    """Executor job name of one verify job (one per backup per VerifyBackups run)."""
+    return dns_label("skv", cluster, keyspace, shard_label(shard), directory.lower(), run)
 
 
 def manifest_key_beside(object_key: str) -> str:

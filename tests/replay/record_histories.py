@@ -32,6 +32,15 @@ from shardkeeper.contracts.backup import (  # noqa: E402
     StrategyPlan,
 )
 from shardkeeper.contracts.common import S3Location, TopologySource  # noqa: E402
+from shardkeeper.contracts.verify import (  # noqa: E402 - type hints of the verify fakes
+    AgentVerifyReport,
+    ListVerifyTargetsInput,
+    ListVerifyTargetsResult,
+    VerifyBackupsInput,
+    VerifyCheck,
+    VerifyJobInput,
+    VerifyTarget,
+)
 from shardkeeper.control.stack.temporal_server import (  # noqa: E402
     register_search_attributes,
     test_server_path,
@@ -139,12 +148,52 @@ async def record_restores(client: Client, out: Path) -> None:
             print("recorded", target[0], label)
 
 
+async def record_verify(client: Client, out: Path) -> None:
+    """Two backups verified through fake jobs: one passes, one fails its sha256 check."""
+    from datetime import UTC, datetime
+
+    from temporalio import activity
+
+    from shardkeeper.workflows.verify import VerifyBackupsWorkflow
+
+    @activity.defn(name=names.LIST_VERIFY_TARGETS)
+    async def list_verify_targets(inp: ListVerifyTargetsInput) -> ListVerifyTargetsResult:
+        return ListVerifyTargetsResult(targets=tuple(
+            VerifyTarget(keyspace="customer", shard=sh, directory=f"{BACKUP_ID}_x-1",
+                         backup_id=BACKUP_ID) for sh in ("-80", "80-")))
+
+    @activity.defn(name=names.VERIFY_BACKUP_JOB)
+    async def verify_backup_job(inp: VerifyJobInput) -> AgentVerifyReport:
+        r = inp.request
+        ok = r.shard == "-80"
+        return AgentVerifyReport(
+            time=datetime(2026, 12, 4, tzinfo=UTC), cluster=r.cluster, keyspace=r.keyspace,
+            shard=r.shard, backup_id=r.backup_id, directory=r.directory,
+            result="passed" if ok else "failed",
+            checks=(VerifyCheck(name="sha256", ok=ok, detail="recorded"),))
+
+    queue = f"record-{uuid.uuid4()}"
+    wid = "shardkeeper/demo/verify/recorded"
+    async with Worker(client, task_queue=queue, workflows=[VerifyBackupsWorkflow],
+                      activities=[list_verify_targets, verify_backup_job]):
+        await client.execute_workflow(
+            names.VERIFY_BACKUPS,
+            VerifyBackupsInput(cluster="demo", destination=S3Location(bucket="bucket")),
+            id=wid, task_queue=queue)
+    history = await client.get_workflow_handle(wid).fetch_history()
+    (out / f"{names.VERIFY_BACKUPS}-one-failed.json").write_text(history.to_json())
+    print("recorded", names.VERIFY_BACKUPS)
+
+
 async def main() -> None:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter)
     await register_search_attributes(env.client)
     try:
-        # `record_histories.py restore` records only the restore histories
+        # `record_histories.py restore|budget|verify` records only those histories
+        if sys.argv[1:] == ["verify"]:
+            await record_verify(env.client, HERE / "histories")
+            return
         if sys.argv[1:] == ["budget"]:
             await record_budget(env, HERE / "histories")
             return

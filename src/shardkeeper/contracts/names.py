@@ -17,6 +17,7 @@ SHARD_BACKUP: Final = "ShardBackup"
 CLUSTER_BUDGET: Final = "ClusterBudget"
 RESTORE: Final = "Restore"
 SHARD_RESTORE: Final = "ShardRestore"
+VERIFY_BACKUPS: Final = "VerifyBackups"
 
 # Activities
 RESOLVE_SHARDS: Final = "resolve_shards"
@@ -35,6 +36,10 @@ KEYSPACE_OWNERS: Final = "keyspace_owners"
 """Keyspace strategies of the cluster's active schedules, read when a BackupRun starts."""
 EXISTING_BACKUPS: Final = "existing_backups"
 """Which shards of a first-backup run already have a committed backup of their strategy."""
+LIST_VERIFY_TARGETS: Final = "list_verify_targets"
+"""The backup directories (committed or not) a ``backups verify`` names."""
+VERIFY_BACKUP_JOB: Final = "verify_backup_job"
+"""One ``shardkeeper agent verify`` job through the executor, awaited."""
 PRUNE_REMOVED_SHARDS: Final = "prune_removed_shards"
 """A schedule's retention on shards a reshard removed, once per run."""
 # Restore saga (workflows/restore.py, workflows/shard_restore.py)

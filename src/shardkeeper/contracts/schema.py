@@ -30,6 +30,13 @@ from shardkeeper.contracts.restore import (
     ShardRestoreInput,
     ShardRestoreResult,
 )
+from shardkeeper.contracts.verify import (
+    AgentVerifyReport,
+    AgentVerifyRequest,
+    VerifyBackupsInput,
+    VerifyBackupsProgress,
+    VerifyBackupsResult,
+)
 
 # The entry points foreign clients use: workflow inputs/results, queries, metadata.json.
 PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
@@ -48,6 +55,11 @@ PUBLIC_MODELS: tuple[type[BaseModel], ...] = (
     CancelInput,
     ShardRestoreInput,
     ShardRestoreResult,
+    VerifyBackupsInput,
+    VerifyBackupsProgress,
+    VerifyBackupsResult,
+    AgentVerifyRequest,
+    AgentVerifyReport,
 )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from shardkeeper.contracts.common import Destination, FilesystemLocation
 from shardkeeper.contracts.manifest import BackupManifest
-from shardkeeper.datapath.stores import catalog, deletion, retention
+from shardkeeper.datapath.stores import catalog, checks, deletion, retention
 from shardkeeper.errors import BackupNotFound, SpecInvalid
 from shardkeeper.spec.convert import destination_of, policy_of
 from shardkeeper.spec.load import SpecSet
@@ -31,6 +31,28 @@ def list_backups(
         for m in catalog.list_backups(loc, cluster):
             seen[(_where(loc), m.object_key)] = m
     return sorted(seen.values(), key=lambda m: (m.cluster, m.keyspace, m.shard, m.backup_id))
+
+
+def last_verdicts(locations: Sequence[Destination],
+                  manifests: Sequence[BackupManifest]) -> dict[str, str]:
+    """``backups list``'s verification column, by object key.
+
+    ``passed <time>`` or ``FAILED <checks> <time>``, from the last ``backups verify`` of
+    each backup; backups never verified are absent.
+    """
+    shards = {(m.cluster, m.keyspace, m.shard) for m in manifests}
+    found: dict[str, str] = {}
+    for loc in locations:
+        for cluster, keyspace, shard in sorted(shards):
+            records = checks.verify_records(loc, cluster, keyspace, shard)
+            for m in manifests:
+                r = records.get(m.directory())
+                if (m.cluster, m.keyspace, m.shard) != (cluster, keyspace, shard) or r is None:
+                    continue
+                when = r.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+                found[m.object_key] = (f"passed {when}" if r.result == "passed" else
+                                       f"FAILED {','.join(r.failed_checks())} {when}")
+    return found
 
 
 def schedule_locations(specs: SpecSet) -> list[Destination]:

@@ -1,4 +1,4 @@
-"""The agent process: ``shardkeeper agent backup`` and ``restore``; files in, files out.
+"""The agent process: ``shardkeeper agent backup``, ``restore``, ``verify``; files in and out.
 
 This module owns the agent process's protocol with its executor, identical for both jobs:
 
@@ -39,6 +39,7 @@ from shardkeeper.contracts.agent import (
     AgentProgress,
     AgentRestoreRequest,
 )
+from shardkeeper.contracts.verify import AgentVerifyRequest
 from shardkeeper.datapath.backup.run import run_backup
 from shardkeeper.errors import JobFailed, ShardkeeperError, SpecInvalid
 from shardkeeper.observability import configure_logging
@@ -136,7 +137,41 @@ def run_restore_job(
     )
 
 
-Request = TypeVar("Request", AgentBackupRequest, AgentRestoreRequest)
+def run_verify_job(
+    request_path: str | None = None,
+    report_path: str | None = None,
+    error_path: str | None = None,
+) -> int:
+    """Re-read one stored backup and write the verdict; same protocol as the others.
+
+    A failed check is a verdict, not a failure: the report says ``failed`` and the exit code
+    is 0. Only a store that cannot be read fails the job.
+
+    Returns:
+        The process exit code: 0 a verdict was reached, 1 temporary failure, 2 permanent.
+    """
+    from shardkeeper.datapath.stores.checks import check_backup
+
+    def body(request: AgentVerifyRequest, emit: _ProgressWriter) -> BaseModel:
+        last = [0.0]
+
+        def progress(n: int) -> None:
+            now = datetime.now(UTC)
+            if now.timestamp() - last[0] >= 1:
+                last[0] = now.timestamp()
+                emit(AgentProgress(phase="verifying", bytes_streamed=n, at=now))
+
+        report = check_backup(request, progress)
+        log.info("agent.done", result=report.result, failed=report.failed_checks())
+        return report
+
+    return _run_job(
+        AgentVerifyRequest, body, "verify", request_path, report_path, error_path,
+        aborted="no verdict was recorded",
+    )
+
+
+Request = TypeVar("Request", AgentBackupRequest, AgentRestoreRequest, AgentVerifyRequest)
 
 
 def _run_job(

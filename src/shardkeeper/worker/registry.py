@@ -17,16 +17,18 @@ from shardkeeper.activities import (
     topology,
 )
 from shardkeeper.activities import restore as restore_acts
+from shardkeeper.activities import verify as verify_acts
 from shardkeeper.activities.jobs import JobActivities
 from shardkeeper.workflows.backup_run import BackupRunWorkflow
 from shardkeeper.workflows.cluster_budget import ClusterBudgetWorkflow
 from shardkeeper.workflows.restore import RestoreWorkflow
 from shardkeeper.workflows.shard_backup import ShardBackupWorkflow
 from shardkeeper.workflows.shard_restore import ShardRestoreWorkflow
+from shardkeeper.workflows.verify import VerifyBackupsWorkflow
 
 WORKFLOWS: Sequence[type] = (
     BackupRunWorkflow, ShardBackupWorkflow, ClusterBudgetWorkflow,
-    RestoreWorkflow, ShardRestoreWorkflow,
+    RestoreWorkflow, ShardRestoreWorkflow, VerifyBackupsWorkflow,
 )
 
 
@@ -49,6 +51,8 @@ def activities(jobs_dir: Path) -> list[Callable[..., Any]]:
         ownership.keyspace_owners,
         catalog.existing_backups,
         catalog.prune_removed_shards,
+        verify_acts.list_verify_targets,
+        verify_acts.VerifyActivities(jobs_dir).verify_backup_job,
         *restore_activities(jobs_dir),
     ]
 
