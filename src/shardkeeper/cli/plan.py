@@ -34,6 +34,10 @@ def _now(text: str | None) -> datetime:
             f"--now: {text!r} is not an RFC 3339 time with an offset "
             "(e.g. 2026-03-28T12:00:00Z or 2026-03-28T12:00:00+01:00)"
         )
+    # The plan counts runs (and a month of stagger) from here: the calendar's first and
+    # last years would overflow datetime on the way.
+    if not 1970 <= value.year <= 9000:
+        raise SpecInvalid(f"--now: {text!r} is outside the years 1970 to 9000 a plan counts in")
     return value
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -42,6 +41,7 @@ from shardkeeper.spec.convert import credential_ref, destination_of, s3_location
 from shardkeeper.spec.load import parse_document
 from shardkeeper.spec.restore import Restore
 from shardkeeper.spec.schedule import BackupSchedule
+from shardkeeper.spec.yaml_input import read_documents
 
 
 @dataclass
@@ -70,10 +70,10 @@ def load_documents(paths: list[Path]) -> Documents:
     docs = Documents([], {}, [])
     errors: list[str] = []
     for path in files:
-        try:
-            loaded = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-        except (OSError, yaml.YAMLError) as exc:
-            errors.append(f"{path}: cannot read YAML: {exc}")
+        try:  # the same hostile-input checks as every other document (yaml_input)
+            loaded = read_documents(path)
+        except SpecInvalid as exc:
+            errors.append(str(exc))
             continue
         for index, doc in enumerate(loaded, start=1):
             where = f"{path}: document {index}"

@@ -6,12 +6,20 @@ S3 credentials are given by reference, never inline.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, BaseModel, model_validator
 
-from shardkeeper.spec.base import SpecModel, ValueFrom
+from shardkeeper.spec.base import (
+    REFERENCE_FORMS,
+    KeyPrefix,
+    SpecModel,
+    ValueFrom,
+    absolute_path,
+    is_host,
+    path_problem,
+)
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -25,17 +33,41 @@ def _bucket(value: str) -> str:
     return value
 
 
+_URL_PATH_RE = re.compile(r"[A-Za-z0-9._~/-]*", re.ASCII)
+ENDPOINT_FORM = "an http:// or https:// URL with a host and at most a plain path, e.g. " \
+    "http://127.0.0.1:8333 or https://s3.eu-central-1.amazonaws.com"
+
+
 def _endpoint(value: str) -> str:
+    if "@" in value:
+        # user:password@host: the value is never echoed, it holds a credential
+        raise ValueError(
+            "invalid endpoint: credentials in the URL are not accepted (the value is not shown: "
+            "it may hold a secret); give them by reference in 'credentials' "
+            f"(accessKeyId and secretAccessKey: {REFERENCE_FORMS})"
+        )
     try:
         parts = urlsplit(value)
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
         port_ok = False
         parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+    plain = value.isascii() and value.isprintable() and not {" ", "?", "#"} & set(value)
+    if (parts.scheme not in ("http", "https") or not is_host(parts.hostname or "")
+            or not port_ok or not plain or not _URL_PATH_RE.fullmatch(parts.path)):
+        raise ValueError(f"invalid endpoint {value!r}: use {ENDPOINT_FORM}")
+    return value
+
+
+# botocore's own rule for region names; anything else would be refused by it at backup time
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
+
+
+def _region(value: str) -> str:
+    if not _REGION_RE.fullmatch(value):
         raise ValueError(
-            f"invalid endpoint {value!r}: use an http:// or https:// URL with a host, "
-            "e.g. http://127.0.0.1:8333 or https://s3.eu-central-1.amazonaws.com"
+            f"invalid region {value!r}: use at most 63 letters, digits and '-', starting and "
+            "ending with a letter or digit (e.g. us-east-1 or eu-central-1)"
         )
     return value
 
@@ -80,17 +112,29 @@ class S3CredentialsSpec(SpecModel):
     access_key_id: ValueFrom
     secret_access_key: ValueFrom
 
+    @model_validator(mode="before")
+    @classmethod
+    def _references(cls, data: Any) -> Any:
+        if not isinstance(data, dict | BaseModel):
+            raise ValueError(
+                "an inline value is not accepted (the value is not shown: it may be a secret); "
+                f"set accessKeyId and secretAccessKey, each a reference: {REFERENCE_FORMS}"
+            )
+        return data
+
 
 class S3Spec(SpecModel):
     """An S3-compatible object store location."""
 
     bucket: Annotated[str, AfterValidator(_bucket)]
-    prefix: str = ""
+    prefix: KeyPrefix = ""
+    """Keys start with it: segments of letters, digits, '-', '_' and '.' (e.g. 'backups')."""
     endpoint: Annotated[str, AfterValidator(_endpoint)] | None = None
-    region: str = "us-east-1"
+    region: Annotated[str, AfterValidator(_region)] = "us-east-1"
     force_path_style: bool = False
     credentials: S3CredentialsSpec | None = None
-    ca_bundle: str | None = None
+    ca_bundle: Annotated[
+        str, absolute_path("caBundle", "/etc/ssl/certs/ca-certificates.crt")] | None = None
     insecure_skip_verify: bool = False
     server_side_encryption: Literal["AES256", "aws:kms"] | None = None
     """Server-side encryption of every object written: AES256 (SSE-S3) or aws:kms (SSE-KMS);
@@ -121,9 +165,15 @@ class S3Spec(SpecModel):
 
 
 def _absolute_path(value: str) -> str:
-    if not value.startswith("/"):
+    problem = path_problem(value)
+    if problem == "not an absolute path":
         raise ValueError(
             f"invalid path {value!r}: use an absolute directory such as /var/backups/shardkeeper"
+        )
+    if problem:
+        raise ValueError(
+            f"invalid path {value!r}: {problem}; use an absolute directory such as "
+            "/var/backups/shardkeeper (no '.' or '..' segment, no control or shell character)"
         )
     return value
 
@@ -133,7 +183,8 @@ class FilesystemSpec(SpecModel):
 
     path: Annotated[str, AfterValidator(_absolute_path)]
     """Absolute directory; the agent creates it when missing."""
-    prefix: str = ""
+    prefix: KeyPrefix = ""
+    """Subdirectory of ``path`` holding the backups; never leaves ``path``."""
 
 
 DESTINATION_KINDS = "'s3' (an S3-compatible bucket) or 'filesystem' (a directory path)"

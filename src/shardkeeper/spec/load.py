@@ -2,6 +2,8 @@
 
 Several documents per file (``---``) and whole directories (``*.yaml``/``*.yml``, sorted)
 are accepted. Errors are collected, not stopped at the first, so one run shows them all.
+Files are read by ``yaml_input``, which refuses hostile YAML (alias bombs, deep nesting,
+duplicate keys, non-UTF-8 bytes, files over 2 MiB) before any document is validated.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.backup import Backup
 from shardkeeper.spec.cluster import Cluster
 from shardkeeper.spec.schedule import BackupSchedule
+from shardkeeper.spec.yaml_input import read_documents
 
 KINDS: dict[str, type[BaseModel]] = {
     "Cluster": Cluster,
@@ -24,6 +26,10 @@ KINDS: dict[str, type[BaseModel]] = {
     "Backup": Backup,
 }
 Resource = Cluster | BackupSchedule | Backup
+MAX_PROBLEMS_SHOWN = 25
+"""Problems listed per document; a document with more says how many it left out."""
+_SHOWN_NAME = 63
+_SHOWN_VALUE = 80
 
 
 @dataclass(frozen=True)
@@ -76,18 +82,38 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return text or "(document)"
 
 
+def _shown(value: object, limit: int = _SHOWN_NAME) -> str:
+    """``repr`` of a value from a document, cut short (a message never holds a whole bomb)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _format_validation(where: str, err: ValidationError) -> list[str]:
     lines = []
-    for e in err.errors():
+    for e in err.errors(include_url=False):
         msg = e["msg"].removeprefix("Value error, ")
+        value = e.get("input")
+        if isinstance(value, str) and len(value) > _SHOWN_VALUE:
+            msg = msg.replace(repr(value), _shown(value, _SHOWN_VALUE))  # a 2 MiB name
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; unknown fields are rejected)"
         elif e["type"] == "missing":
             msg = "required field is missing"
         elif e["type"].startswith("literal_error") and "input" in e:
-            msg = f"{msg} (got {e['input']!r})"
+            msg = f"{msg} (got {_shown(e['input'])})"
         lines.append(f"{where}: {_format_loc(tuple(e['loc']))}: {msg}")
+    if len(lines) > MAX_PROBLEMS_SHOWN:
+        left = len(lines) - MAX_PROBLEMS_SHOWN
+        lines = [*lines[:MAX_PROBLEMS_SHOWN], f"{where}: ... and {left} more problems"]
     return lines
+
+
+def _label(kind: str, name: object) -> str:
+    """``(Kind/name)`` for messages; a name that is not plain text is shown quoted."""
+    if not isinstance(name, str) or not name:
+        return f"({kind})"
+    plain = name.isascii() and name.isprintable() and len(name) <= _SHOWN_NAME
+    return f"({kind}/{name if plain else _shown(name)})"
 
 
 def parse_document(doc: Any, where: str) -> tuple[Resource | None, list[str]]:
@@ -98,9 +124,9 @@ def parse_document(doc: Any, where: str) -> tuple[Resource | None, list[str]]:
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         accepted = ", ".join(KINDS)
-        return None, [f"{where}: kind: unknown kind {kind!r}; accepted: {accepted}"]
+        return None, [f"{where}: kind: unknown kind {_shown(kind)}; accepted: {accepted}"]
     name = doc.get("metadata", {}).get("name") if isinstance(doc.get("metadata"), dict) else None
-    where = f"{where} ({kind}/{name})" if name else f"{where} ({kind})"
+    where = f"{where} {_label(str(kind), name)}"
     try:
         resource = model.model_validate(doc)
     except ValidationError as err:
@@ -124,19 +150,17 @@ def load(paths: list[Path]) -> SpecSet:
     """
     errors: list[str] = []
     result = SpecSet()
-    for path in _files(paths):
+    files = _files(paths)
+    found = 0
+    for path in files:
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except (OSError, UnicodeDecodeError) as exc:
-            errors.append(f"{path}: cannot read: {exc}")
+            docs = read_documents(path)
+        except SpecInvalid as exc:
+            errors.append(str(exc))
+            found += 1  # the file holds something, if only something unreadable
             continue
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            errors.append(f"{path}: malformed YAML{at}: {problem}")
-            continue
-        for index, doc in enumerate(d for d in docs if d is not None):
+        found += len(docs)
+        for index, doc in enumerate(docs):
             resource, problems = parse_document(doc, f"{path}: document {index + 1}")
             errors.extend(problems)
             if resource is None:
@@ -153,6 +177,12 @@ def load(paths: list[Path]) -> SpecSet:
                 result.schedules.append(loaded)
             else:
                 result.backups.append(loaded)
+    if not found:
+        raise SpecInvalid(
+            f"no documents in {', '.join(map(str, files))}: the files are empty or hold only "
+            "comments; expected documents with apiVersion, kind, metadata and spec "
+            f"(kinds: {', '.join(KINDS)})"
+        )
     if errors:
         raise SpecInvalid("\n".join(errors))
     return result

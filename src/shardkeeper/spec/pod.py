@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from shardkeeper.spec.base import SpecModel
+from shardkeeper.spec.base import INT64_MAX, NotBool, SpecModel
 
 # <signedNumber><suffix>, suffix one of the binary SI, decimal SI or an exponent.
 _QUANTITY_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]|[eE][+-]?\d+)?$")
@@ -25,6 +25,11 @@ _SUFFIX = {
     "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40, "Pi": Decimal(2) ** 50,
     "Ei": Decimal(2) ** 60,
 }
+MAX_QUANTITY = Decimal(2**63 - 1)
+"""Kubernetes refuses a quantity above 2^63-1 of its unit."""
+_MAX_EXPONENT = 18
+_MIN_EXPONENT = -999
+_MAX_EXPONENT_CHARS = 5
 RESOURCE_NAMES = ("cpu", "memory", "ephemeral-storage")
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
@@ -44,9 +49,22 @@ def quantity_value(text: str) -> Decimal:
             f"invalid quantity {text!r}: use a Kubernetes quantity such as 500m, 2, 512Mi, 4Gi"
         )
     number, suffix = Decimal(m.group(1)), m.group(2) or ""
-    if suffix[:1] in ("e", "E"):
-        return number * Decimal(10) ** int(suffix[1:])
-    return number * _SUFFIX[suffix]
+    if suffix in _SUFFIX:  # '', m, k ... E (exa), Ki ... Ei
+        value = number * _SUFFIX[suffix]
+    else:  # an exponent, read only when short: 1e999999999 would overflow Decimal
+        exponent = int(suffix[1:]) if len(suffix) <= _MAX_EXPONENT_CHARS else (
+            _MIN_EXPONENT if suffix[1] == "-" else _MAX_EXPONENT + 1)
+        if exponent > _MAX_EXPONENT:
+            raise ValueError(_too_large(text))
+        value = number * Decimal(10) ** max(exponent, _MIN_EXPONENT)
+    if value > MAX_QUANTITY:
+        raise ValueError(_too_large(text))
+    return value
+
+
+def _too_large(text: str) -> str:
+    return (f"invalid quantity {text!r}: larger than 2^63-1, the largest Kubernetes quantity; "
+            "use e.g. 500m, 2, 512Mi, 4Gi")
 
 
 def _quantity(value: object) -> object:
@@ -97,7 +115,8 @@ class TolerationSpec(SpecModel):
     operator: Literal["Equal", "Exists"] = "Equal"
     value: str | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    toleration_seconds: Annotated[
+        int, NotBool, Field(ge=-INT64_MAX - 1, le=INT64_MAX)] | None = None
     """Only with effect NoExecute: how long the pod stays bound after the taint appears."""
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from shardkeeper.spec.base import (
     KeyspaceName,
     Metadata,
     Name,
+    NotBool,
     SpecModel,
     ValueFrom,
 )
@@ -60,7 +61,7 @@ class RestoreSpec(SpecModel):
     source: RestoreSourceSpec = RestoreSourceSpec()
     require_approval: bool = False
     approval_timeout: Duration | None = None
-    max_concurrent_shards: Annotated[int, Field(ge=1)] = 4
+    max_concurrent_shards: Annotated[int, NotBool, Field(ge=1, le=10_000)] = 4
     validation: Literal["checksum", "count"] = "checksum"
 
     @model_validator(mode="after")

@@ -19,10 +19,12 @@ from pydantic import (
 from shardkeeper.spec import aliases
 from shardkeeper.spec.base import (
     API_VERSION,
+    MAX_DURATION_SECONDS,
     Duration,
     KeyspaceName,
     Metadata,
     Name,
+    NotBool,
     SpecModel,
     StrategyName,
     ValueFrom,
@@ -49,6 +51,13 @@ CRON_MACROS = tuple(MACROS)
 _CRON_NUMERIC = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
 _CRON_NAMED = re.compile(r"^(\*|(\d+|[A-Za-z]{3})(-(\d+|[A-Za-z]{3}))?)(/\d+)?$")
 MIN_STARTING_DEADLINE_SECONDS = 10
+MAX_STARTING_DEADLINE_SECONDS = MAX_DURATION_SECONDS
+# Upper bounds: far above any real use, low enough for every int the values reach (Temporal
+# durations, Kubernetes int32 fields, datetime arithmetic) to hold them.
+MAX_KEEP_LAST = 10_000
+MAX_RETENTION_DAYS = 36_500
+MAX_CONCURRENT_SHARDS = 10_000
+MAX_HISTORY_LIMIT = 1_000
 
 
 def cron_line(schedule: str) -> str:
@@ -67,7 +76,7 @@ def frequency_seconds(value: str) -> int:
     if text.startswith("-"):
         raise ValueError(f"invalid frequency {value!r}: must be positive; {suffix}")
     try:
-        seconds = parse_duration(text)
+        seconds = parse_duration(text, bounded=False)
     except ValueError:
         raise ValueError(f"invalid frequency {value!r}: not a duration; {suffix}") from None
     if seconds == 0:
@@ -145,15 +154,17 @@ class StrategySpec(SpecModel):
 class RetentionSpec(SpecModel):
     """How long verified backups are kept; the newest one of a shard is never deleted."""
 
-    keep_last: Annotated[int, Field(ge=1)] | None = None
-    retention_days: Annotated[int, Field(ge=1)] = 7
+    keep_last: Annotated[int, NotBool, Field(ge=1, le=MAX_KEEP_LAST)] | None = None
+    """Keep at least this many newest backups per shard (1 to 10000)."""
+    retention_days: Annotated[int, NotBool, Field(ge=1, le=MAX_RETENTION_DAYS)] = 7
+    """Keep backups this many days (1 to 36500)."""
 
 
 MIN_ZSTD_LEVEL = 1
 MAX_ZSTD_LEVEL = 19
 ENGINES = ("mariabackup", "logical")
 Engine = Literal["mariabackup", "logical"]
-_DB_NAME = re.compile(r"^[^/\\.\x00`]{1,64}$")
+_DB_NAME = re.compile(r"[^/\\.`\x00-\x1f\x7f]{1,64}")
 
 
 def _zstd_level(value: int) -> int:
@@ -167,10 +178,10 @@ def _zstd_level(value: int) -> int:
 
 def database_name(value: str) -> str:
     """Validate one ``databases`` name: 1-64 characters, no (back)slash, dot, backquote, NUL."""
-    if not _DB_NAME.match(value):
+    if not _DB_NAME.fullmatch(value):
         raise ValueError(
             f"invalid database name {value!r}: 1 to 64 characters without '/', '\\', '.', "
-            "'`' or NUL"
+            "'`', NUL or control characters"
         )
     return value
 
@@ -179,7 +190,7 @@ class CompressionSpec(SpecModel):
     """Streaming compression of the backup stream (before encryption)."""
 
     algorithm: Literal["zstd"] = "zstd"
-    level: Annotated[int, AfterValidator(_zstd_level)] = 1
+    level: Annotated[int, NotBool, AfterValidator(_zstd_level)] = 1
     """1 (fastest, the default) to 19 (smallest)."""
 
 
@@ -264,13 +275,15 @@ class BackupScheduleSpec(BackupPolicySpec):
     suspend: bool = False
     concurrency_policy: Literal["Forbid", "Allow", "Replace"] = "Forbid"
     """Per shard: what a slot does while that shard's previous backup still runs."""
-    starting_deadline_seconds: Annotated[int, Field(ge=MIN_STARTING_DEADLINE_SECONDS)] | None = None
-    """Catch-up window: a slot missed by more than this is skipped."""
-    max_concurrent_shards: Annotated[int, Field(ge=1)] | None = None
+    starting_deadline_seconds: Annotated[int, NotBool, Field(
+        ge=MIN_STARTING_DEADLINE_SECONDS, le=MAX_STARTING_DEADLINE_SECONDS)] | None = None
+    """Catch-up window: a slot missed by more than this is skipped (10 s to 366 days)."""
+    max_concurrent_shards: Annotated[int, NotBool, Field(ge=1, le=MAX_CONCURRENT_SHARDS)] | None \
+        = None
     """Cluster-wide budget of shard backups running at once (unset: no limit)."""
     strategies: Annotated[list[StrategySpec], Field(min_length=1)]
-    successful_jobs_history_limit: Annotated[int, Field(ge=0)] = 3
-    failed_jobs_history_limit: Annotated[int, Field(ge=0)] = 1
+    successful_jobs_history_limit: Annotated[int, NotBool, Field(ge=0, le=MAX_HISTORY_LIMIT)] = 3
+    failed_jobs_history_limit: Annotated[int, NotBool, Field(ge=0, le=MAX_HISTORY_LIMIT)] = 1
     first_backup: Literal["immediate", "next-slot"] = "immediate"
     """immediate: applying the schedule starts a run at once for every shard that has no
     committed backup of it yet (KubeStash's instant backup); next-slot: wait for the first
