@@ -262,3 +262,22 @@ def test_two_schedules_of_one_strategy_name_are_told_apart_by_schedule_or_direct
     assert by_dir.object_key == hourly.object_key and by_dir.backup_id == backup_id
     with pytest.raises(BackupNotFound, match="of strategy 'nightly-only'"):
         pick(strategy="nightly-only")
+
+
+def test_a_backup_that_failed_verification_is_never_the_newest_verified() -> None:
+    """The newest backup failed `backups verify`: the one before it is the restore point."""
+    now = T0 + timedelta(days=40)
+
+    def own(day: int, *, failed: bool = False) -> Committed:
+        return Committed(naming.backup_dir(_day(day), "nightly", "all-shards"), _day(day),
+                         "nightly", "all-shards", False, T0 + timedelta(days=day),
+                         verify_failed=failed)
+
+    good, bad_young, bad_old = own(0), own(39, failed=True), own(1, failed=True)
+    plan = plan_prune([good, bad_young, bad_old], [], [],
+                      Policy("nightly", "all-shards", keep_last=1, retention_days=7), now)
+    kept = {d.backup_id: d.reason for d in plan.keep}
+    assert "never deleted" in kept[good.backup_id], "40 days old, but the newest good one"
+    assert kept[bad_young.backup_id].startswith("failed verification: kept for inspection")
+    assert [d.backup_id for d in plan.delete] == [bad_old.backup_id]
+    assert "failed verification" in plan.delete[0].reason

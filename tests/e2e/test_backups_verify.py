@@ -117,3 +117,13 @@ async def test_verify_finds_each_kind_of_damage_and_records_it(
     jobs = [p for p in stack.jobs_dir.iterdir() if p.name.startswith("skv-")]
     assert len(jobs) >= 6 and all((p / "report.json").exists() for p in jobs), \
         "every backup was re-read by an agent job through the executor"
+
+    # retention never takes a failed backup for the shard's newest verified one
+    plan = await _cli(stack, "backups", "prune", "--dry-run", "-f", str(files[0]), "-f",
+                      str(files[1]), "--schedule", name, "-o", "json")
+    assert plan.exit_code == 0, plan.output
+    reasons = {(r["keyspace"], r["shard"], r["backup_id"]): r["reason"]
+               for r in json.loads(plan.output)}
+    truncated_id = shard[("customer", "-80", 1)].backup_id
+    assert reasons[("customer", "-80", truncated_id)].startswith("failed verification"), reasons
+    assert "never deleted" in reasons[("customer", "80-", shard[("customer", "80-", 2)].backup_id)]

@@ -20,6 +20,7 @@ import structlog
 
 from shardkeeper import naming
 from shardkeeper.contracts.common import Destination
+from shardkeeper.datapath.stores import checks
 from shardkeeper.datapath.stores.catalog import manifest_in
 from shardkeeper.datapath.stores.destination import open_store
 from shardkeeper.datapath.stores.protocol import Store
@@ -43,6 +44,9 @@ class Committed:
     strategy: str | None
     manual: bool
     finished_at: datetime
+    verify_failed: bool = False
+    """Its last ``backups verify`` failed: never the newest verified, never counted in
+    keepLast, kept only while younger than retentionDays (for inspection)."""
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,11 @@ def plan_prune(
     """Decide what one (schedule, strategy)'s prune of one shard does. Pure.
 
     * Committed backups of other schedules or strategies, and manual ones, are kept. Of the
-      policy's own, the newest is always kept; another goes when it finished more than
-      ``retention_days`` ago and is not among the ``keep_last`` newest (a backup survives if
-      any rule keeps it, as restic's ``--keep-within`` with ``--keep-last``).
+      policy's own that did not fail ``backups verify``, the newest is always kept; another
+      goes when it finished more than ``retention_days`` ago and is not among the
+      ``keep_last`` newest (a backup survives if any rule keeps it, as restic's
+      ``--keep-within`` with ``--keep-last``). One that failed verification counts for
+      neither rule and goes once older than ``retention_days``.
     * Garbage prefixes and open uploads count only when their directory carries the policy's
       tag (or, for the untagged policy, no tag). Garbage goes after ``garbage_grace_seconds``
       when its id sorts before the newest own committed backup, else after the in-progress
@@ -138,6 +144,7 @@ def plan_prune(
       the longer of the in-progress grace and 24 h.
     """
     plan = Plan()
+    committed = list(committed)  # iterated twice: a one-shot iterator must not lose any
     own = sorted(
         (c for c in committed if not c.manual and (c.schedule, c.strategy)
          == (policy.schedule, policy.strategy)),
@@ -150,13 +157,25 @@ def plan_prune(
             plan.keep.append(_decision(
                 entry, f"belongs to schedule {entry.schedule} strategy {entry.strategy}"))
     cutoff = now - timedelta(days=policy.retention_days)
-    for rank, entry in enumerate(own):
+    good = [c for c in own if not c.verify_failed]
+    for rank, entry in enumerate(good):
         reason = _keep_reason(rank, entry, policy, cutoff)
         if reason is None:
             plan.delete.append(_decision(entry, f"finished {entry.finished_at.isoformat()}, "
                                          f"older than {policy.retention_days} days"))
         else:
             plan.keep.append(_decision(entry, reason))
+    for entry in own:
+        if not entry.verify_failed:
+            continue
+        if entry.finished_at >= cutoff:
+            plan.keep.append(_decision(entry, "failed verification: kept for inspection until "
+                                       f"older than {policy.retention_days} days, counted as "
+                                       "nothing"))
+        else:
+            plan.delete.append(_decision(entry, "failed verification, finished "
+                                         f"{entry.finished_at.isoformat()}, older than "
+                                         f"{policy.retention_days} days"))
     newest_id = own[0].backup_id if own else None
     for item in garbage:
         reason = _stale_reason(item, policy, newest_id, now, upload=False)
@@ -199,8 +218,9 @@ def _stale_reason(
             return None  # another schedule's or strategy's: never ours to judge
         grace = max(policy.in_progress_grace, timedelta(seconds=IN_PROGRESS_GRACE_SECONDS))
     elif policy.tag is None:  # the old rules, for the old layout and its callers
-        maybe_running = newest_id is None or backup_id > newest_id
-        in_progress = max(garbage_grace, timedelta(seconds=IN_PROGRESS_GRACE_SECONDS))
+        # An open upload may always be running, whatever its id (as in the tagged rules).
+        maybe_running = upload or newest_id is None or backup_id > newest_id
+        in_progress = max(policy.in_progress_grace, timedelta(seconds=IN_PROGRESS_GRACE_SECONDS))
         grace = in_progress if maybe_running else garbage_grace
     elif upload or newest_id is None or backup_id > newest_id:
         grace = policy.in_progress_grace
@@ -310,7 +330,10 @@ def _scan(
     store = open_store(location)
     base = naming.shard_prefix(location.prefix, cluster, keyspace, shard)
     prefixes = _prefixes(store, base)
-    committed = [_committed(store, p) for p in prefixes.values() if p.manifest_key is not None]
+    failed = {d for d, r in checks.verify_records(location, cluster, keyspace, shard).items()
+              if r.result == "failed"}
+    committed = [_committed(store, p, p.directory in failed)
+                 for p in prefixes.values() if p.manifest_key is not None]
     garbage = [Leftover(p.directory, p.newest) for p in prefixes.values()
                if p.manifest_key is None and p.newest is not None]
     uploads: list[Leftover] = []
@@ -340,7 +363,7 @@ def _prefixes(store: Store, base: str) -> dict[str, _Prefix]:
     return prefixes
 
 
-def _committed(store: Store, entry: _Prefix) -> Committed:
+def _committed(store: Store, entry: _Prefix, verify_failed: bool = False) -> Committed:
     """A committed backup as its manifest describes it (the directory, if unreadable)."""
     if entry.manifest_key is None or entry.newest is None:  # pragma: no cover - committed only
         raise ValueError("not a committed backup")
@@ -351,7 +374,7 @@ def _committed(store: Store, entry: _Prefix) -> Committed:
         # Unreadable: nobody's to expire, so it is kept like a manual backup (never lost).
         return Committed(entry.directory, backup_id, None, None, True, entry.newest)
     return Committed(entry.directory, manifest.backup_id, manifest.schedule, manifest.strategy,
-                     manifest.is_manual(), _aware(manifest.finished_at))
+                     manifest.is_manual(), _aware(manifest.finished_at), verify_failed)
 
 
 def _delete_prefix(store: Store, entry: _Prefix) -> None:
