@@ -10,12 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV
+from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, s3_location
 from fixtures.planted import plant
 from fixtures.spec_docs import CLUSTER
 from shardkeeper import naming
 from shardkeeper.cli.app import app
-from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
+from shardkeeper.contracts.common import S3Location
 from shardkeeper.control import demo
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
 from shardkeeper.datapath.stores.catalog import list_backups
@@ -33,10 +33,7 @@ def test_dry_run_prints_the_plan_and_deletes_nothing(
 ) -> None:
     monkeypatch.setenv(S3_KEY_ENV, seaweed.access_key)
     monkeypatch.setenv(S3_SECRET_ENV, seaweed.secret_key)
-    loc = S3Location(bucket=s3_bucket, prefix="backups", endpoint=seaweed.endpoint,
-                     force_path_style=True,
-                     credentials=S3Credentials(access_key_id=CredentialRef(env=S3_KEY_ENV),
-                                               secret_access_key=CredentialRef(env=S3_SECRET_ENV)))
+    loc = s3_location(seaweed, s3_bucket)
     ids = [(OLD + timedelta(days=d)).strftime(naming.BACKUP_ID_FORMAT) for d in range(9)]
     for backup_id in ids:
         _commit(loc, seaweed, backup_id, "nightly")

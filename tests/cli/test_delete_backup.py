@@ -14,12 +14,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV
+from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, s3_location
 from fixtures.planted import plant
 from fixtures.spec_docs import CLUSTER
 from shardkeeper import naming
 from shardkeeper.cli.app import app
-from shardkeeper.contracts.common import CredentialRef, S3Credentials, S3Location
+from shardkeeper.contracts.common import S3Location
 from shardkeeper.contracts.manifest import BackupManifest
 from shardkeeper.control import demo
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
@@ -37,10 +37,7 @@ def bucket_with_backups(
     """Runs OLD and NEW of schedule nightly on two shards, and OLD of hourly on one."""
     monkeypatch.setenv(S3_KEY_ENV, seaweed.access_key)
     monkeypatch.setenv(S3_SECRET_ENV, seaweed.secret_key)
-    loc = S3Location(bucket=s3_bucket, prefix="backups", endpoint=seaweed.endpoint,
-                     force_path_style=True,
-                     credentials=S3Credentials(access_key_id=CredentialRef(env=S3_KEY_ENV),
-                                               secret_access_key=CredentialRef(env=S3_SECRET_ENV)))
+    loc = s3_location(seaweed, s3_bucket)
     planted = {}
     for day, backup_id in enumerate((OLD, NEW)):
         for keyspace, shard in SHARDS:

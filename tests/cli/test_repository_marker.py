@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ import yaml
 from temporalio.client import Client
 from typer.testing import CliRunner
 
-from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV, write_documents
+from fixtures.e2e_stack import cli_documents
 from shardkeeper.cli.app import app
 from shardkeeper.control.stack.mariadb import MariaDBCluster
 from shardkeeper.control.stack.seaweedfs import SeaweedFS
@@ -29,10 +27,7 @@ runner = CliRunner()
 
 
 def _docs(tmp_path: Path, cluster: MariaDBCluster, seaweed: SeaweedFS, bucket: str) -> list[Path]:
-    os.environ[S3_KEY_ENV] = seaweed.access_key
-    os.environ[S3_SECRET_ENV] = seaweed.secret_key
-    return write_documents(tmp_path, cluster, seaweed, bucket, tmp_path / "jobs",
-                           f"m-{uuid.uuid4().hex[:8]}")
+    return cli_documents(tmp_path, cluster, seaweed, bucket)
 
 
 async def _apply(files: list[Path], address: str) -> tuple[int, str]:

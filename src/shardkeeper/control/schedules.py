@@ -128,13 +128,25 @@ async def preflight(specs: SpecSet) -> None:
     Raises:
         ShardkeeperError: The first destination that cannot take backups, and why.
     """
+    for loc, _cluster in _reachable_destinations(specs):
+        await asyncio.to_thread(destination_preflight, loc)
+
+
+def _reachable_destinations(specs: SpecSet) -> list[tuple[Destination, str]]:
+    """(destination, cluster) of every schedule whose destination is reachable from here.
+
+    An S3 bucket always; a filesystem directory only for the local executor (a Kubernetes
+    Job mounts its own volume, which this machine does not see).
+    """
+    found = []
     for loaded in specs.schedules:
         if not isinstance(loaded.resource, BackupSchedule):  # pragma: no cover
             continue
         spec = loaded.resource.spec
         loc = destination_of(spec.destination)
         if isinstance(loc, S3Location) or spec.executor.kind == "local":
-            await asyncio.to_thread(destination_preflight, loc)
+            found.append((loc, spec.cluster))
+    return found
 
 
 async def claim_repositories(specs: SpecSet) -> list[str]:
@@ -150,13 +162,8 @@ async def claim_repositories(specs: SpecSet) -> list[str]:
         RepositoryMismatch: A marker of an unknown layout version or of another cluster.
     """
     claims: dict[str, tuple[Destination, str]] = {}
-    for loaded in specs.schedules:
-        if not isinstance(loaded.resource, BackupSchedule):  # pragma: no cover
-            continue
-        spec = loaded.resource.spec
-        loc = destination_of(spec.destination)
-        if isinstance(loc, S3Location) or spec.executor.kind == "local":
-            claims.setdefault(repository.marker_key(loc, spec.cluster), (loc, spec.cluster))
+    for loc, cluster in _reachable_destinations(specs):
+        claims.setdefault(repository.marker_key(loc, cluster), (loc, cluster))
     found = {}
     for key, (loc, cluster) in claims.items():
         found[key] = await asyncio.to_thread(repository.read_marker, loc, cluster)
