@@ -17,6 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 
 FailRule = Callable[[str, str, dict[str, list[str]]], bool]
 """(method, path, query) → whether to answer 503 instead of forwarding."""
+ResponseFault = Callable[[str, str], str | None]
+"""(method, path) → what to do to the upstream's answer: None relays it; ``flip`` changes one
+byte of the body (same length: only a checksum can tell); ``truncate`` sends half the body
+under the full Content-Length, then closes; ``reset`` closes after the status line."""
 
 _UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -43,12 +47,15 @@ def fail_upload_part(part_number: int, times: int) -> tuple[FailRule, list[int]]
 class FaultyProxy:
     """Runs on its own event loop thread; ``endpoint`` is what clients use."""
 
-    def __init__(self, upstream: str, rule: FailRule) -> None:
+    def __init__(self, upstream: str, rule: FailRule,
+                 response_fault: ResponseFault | None = None) -> None:
         parts = urlsplit(upstream)
         self._up_host = parts.hostname or "127.0.0.1"
         self._up_port = parts.port or 80
         self._rule = rule
+        self._response_fault = response_fault
         self.failed = 0
+        self.mangled = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="faulty-proxy")
@@ -111,7 +118,10 @@ class FaultyProxy:
                     await writer.drain()
                     headers = [h for h in headers if not h.lower().startswith("expect:")]
                 body = await reader.readexactly(length) if length else b""
-                await self._forward(method, target, headers, body, writer)
+                fault = self._response_fault(method, url.path) if self._response_fault else None
+                await self._forward(method, target, headers, body, writer, fault)
+                if fault is not None:
+                    return  # the connection ends with the damaged answer
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -124,6 +134,7 @@ class FaultyProxy:
         headers: list[str],
         body: bytes,
         client: asyncio.StreamWriter,
+        fault: str | None = None,
     ) -> None:
         up_reader, up_writer = await asyncio.open_connection(self._up_host, self._up_port)
         try:
@@ -149,6 +160,19 @@ class FaultyProxy:
             rest = await up_reader.read()
             if not has_length and not chunked and method != "HEAD":
                 status_and_headers.append(f"Content-Length: {len(rest)}")
+            ok = status_and_headers[0].split(" ")[1].startswith("2")
+            if fault and ok and rest:
+                self.mangled += 1
+                if fault == "flip":
+                    rest = rest[: len(rest) // 2] + bytes([rest[len(rest) // 2] ^ 1]) + rest[
+                        len(rest) // 2 + 1:]
+                elif fault == "truncate":
+                    rest = rest[: len(rest) // 2]
+                elif fault == "reset":
+                    client.write((status_and_headers[0] + "\r\n").encode("latin-1"))
+                    await client.drain()
+                    client.transport.abort()
+                    return
             client.write(("\r\n".join(status_and_headers) + "\r\n\r\n").encode("latin-1") + rest)
             await client.drain()
         finally:

@@ -20,7 +20,7 @@ from shardkeeper.datapath.stores.multipart import (
 )
 from shardkeeper.datapath.stores.protocol import UploadFilter
 from shardkeeper.datapath.stores.s3_client import S3Client, describe, location_error, make_client
-from shardkeeper.errors import BackupNotFound
+from shardkeeper.errors import BackupNotFound, EndpointUnavailable
 
 # Set to 1 to sign part bodies (SigV4 payload hash) anyway, e.g. to measure what it costs.
 SIGN_PAYLOAD_ENV = "SHARDKEEPER_S3_SIGN_PAYLOAD"
@@ -136,4 +136,10 @@ class S3Store:
             response = self.data_client.get_object(Bucket=self.location.bucket, Key=key)
         except Exception as exc:
             raise location_error(self.location, exc, key) from exc
-        return S3ObjectReader(response["Body"], int(response["ContentLength"]), self.location, key)
+        length = response.get("ContentLength")
+        if length is None:  # a connection cut right after the status line (seen behind proxies)
+            response["Body"].close()
+            raise EndpointUnavailable(
+                f"GetObject {key} in s3://{self.location.bucket} answered without a "
+                "Content-Length: the connection was cut; nothing was read")
+        return S3ObjectReader(response["Body"], int(length), self.location, key)
