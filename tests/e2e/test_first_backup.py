@@ -24,7 +24,7 @@ from fixtures.e2e_stack import stack as stack
 from shardkeeper import naming
 from shardkeeper.cli.app import app
 from shardkeeper.contracts.backup import BackupRunResult, Outcome
-from shardkeeper.control import schedules
+from shardkeeper.control import schedules, status
 from shardkeeper.datapath.stores.catalog import list_backups
 from shardkeeper.errors import SpecInvalid
 from shardkeeper.spec.load import load
@@ -106,6 +106,11 @@ async def test_apply_backs_up_shards_without_a_backup_once_and_a_reshard_adds_on
     # none of it was a scheduled action: the Schedule itself has not fired
     desc = await stack.client.get_schedule_handle(applied.schedule_id).describe()
     assert desc.info.num_actions == 0
+    # describe schedule shows the first-backup runs as the schedule's runs
+    detail = await status.describe(stack.client, stack.cluster.cluster, name)
+    assert detail.summary.last_run is not None
+    assert {(s.keyspace, s.shard, s.last_outcome) for s in detail.shards} == {
+        ("customer", "80-", "succeeded")}, "the newest finished run's results"
 
 
 async def test_next_slot_and_suspended_schedules_start_nothing_at_apply(

@@ -194,6 +194,8 @@ async def describe(client: Client, cluster: str, name: str) -> ScheduleDetail:
     # Newest run first: its plan gives the offsets; the newest finished one the results.
     # The runs are the Schedule's and the first-backup run apply started (firstBackup).
     runs = await _runs_newest_first(client, cluster, name, recent)
+    if runs and (summary.last_run is None or runs[0][1].start_time > summary.last_run):
+        summary.last_run = runs[0][1].start_time  # the first-backup run counts as a run
     detail.running_runs += [i for i, info in runs if i not in detail.running_runs
                             and info.status == WorkflowExecutionStatus.RUNNING]
     for run_id, info in runs:
