@@ -7,6 +7,7 @@ progress; when the worker shuts down it leaves the job running for the next work
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,8 @@ from shardkeeper.contracts.backup import (
     PruneJobsInput,
     PruneJobsResult,
 )
-from shardkeeper.contracts.common import ExecutorConfig
+from shardkeeper.contracts.common import ExecutorConfig, Role
+from shardkeeper.datapath.backup.replica import resume_sql_thread
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,11 @@ class JobActivities:
             for old in inp.supersedes:
                 # an earlier job of this slot must never run beside the new one
                 await executor.cancel(old)
+            if inp.supersedes and inp.request.source.role == Role.REPLICA:
+                # a killed attempt can leave the replica's SQL thread stopped (its
+                # --safe-slave-backup never finished); the new attempt would keep it so
+                await asyncio.to_thread(resume_sql_thread, inp.request.source,
+                                        inp.request.credentials)
             spec = JobSpec(
                 name=inp.job_name,
                 argv=list(self._agent_argv),

@@ -17,6 +17,7 @@ from typing import Any
 
 import pymysql
 import pymysql.cursors
+import structlog
 from temporalio import activity
 
 from shardkeeper.activities.heartbeat import Heartbeater
@@ -32,6 +33,8 @@ from shardkeeper.contracts.common import DatabaseCredentials, Instance, Role
 from shardkeeper.datapath.credentials import resolve
 from shardkeeper.datapath.stores import catalog
 from shardkeeper.errors import AccessDenied, NoHealthySource
+
+log = structlog.get_logger(__name__)
 
 # MySQL/MariaDB client errnos: access denied for the account / to the database.
 _ACCESS_DENIED = {1044, 1045, 1698}

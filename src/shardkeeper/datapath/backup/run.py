@@ -38,6 +38,7 @@ from shardkeeper.contracts.agent import (
 )
 from shardkeeper.contracts.common import Role, S3Location
 from shardkeeper.datapath.backup.estimate import estimate_raw_bytes
+from shardkeeper.datapath.backup.replica import resume_sql_thread
 from shardkeeper.datapath.backup.source import Source, check_source, open_source
 from shardkeeper.datapath.backup.stream import Readable, StreamPump, StreamResult
 from shardkeeper.datapath.codec import compression, encryption
@@ -115,7 +116,13 @@ def run_backup(
     store.abort_uploads(request.key, exact_key=True)
     _log_start(request, attempt, store)
     observer = attempt.engine.observer()
-    streamed = _stream(request, attempt, store, observer, on_progress, estimate)
+    try:
+        streamed = _stream(request, attempt, store, observer, on_progress, estimate)
+    except BaseException:
+        if (request.source.role == Role.REPLICA and request.sidecar is None
+                and request.engine == "mariabackup"):
+            resume_sql_thread(request.source, request.credentials)  # see replica.py
+        raise
     log.info(
         "backup.uploaded",
         key=request.key,
