@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import uuid
 from pathlib import Path
@@ -233,3 +234,21 @@ def test_shardkeeper_account_reaches_every_instance_over_tcp(
         with mariadb_cluster.connect(inst, tcp=True) as conn, conn.cursor() as cur:
             cur.execute("SELECT @@server_id, @@port, @@gtid_strict_mode, @@log_bin")
             assert cur.fetchone() == (inst.server_id, inst.port, 1, 1)
+
+
+def test_seaweed_takes_a_bucket_per_test_for_a_whole_session(tmp_path: Path) -> None:
+    """Each bucket is a collection with its own volumes: 150 of them must all take writes.
+
+    The volume limit SeaweedFS derives by itself ran out after ~75 buckets in one session.
+    """
+    store = SeaweedFS(tmp_path / "many", access_key="k" + secrets.token_hex(4),
+                      secret_key=secrets.token_urlsafe(16))
+    store.start()
+    try:
+        client = store.client()
+        for i in range(150):
+            store.create_bucket(f"many-{i:03d}")
+            client.put_object(Bucket=f"many-{i:03d}", Key="x", Body=b"y" * 1000)
+        assert client.get_object(Bucket="many-149", Key="x")["Body"].read() == b"y" * 1000
+    finally:
+        store.stop()

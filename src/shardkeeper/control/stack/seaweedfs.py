@@ -141,6 +141,11 @@ class SeaweedFS:
             f"-volume.port.grpc={p['volume.grpc']}",
             # Nobody to drain: a single volume server shuts down without the grace second.
             "-volume.preStopSeconds=0",
+            # Every bucket is a collection with volumes of its own; the auto limit (free disk
+            # / volume size, measured at start) ran out after ~75 buckets in one test
+            # session ("No writable volumes and no free volumes left"). Volumes are sparse
+            # files, so a high explicit limit costs nothing.
+            "-volume.max=2000",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer.grpc']}",
             f"-filer.localSocket={run_dir / 'filer.sock'}",
