@@ -237,7 +237,7 @@ def test_shardkeeper_account_reaches_every_instance_over_tcp(
 
 
 def test_seaweed_takes_a_bucket_per_test_for_a_whole_session(tmp_path: Path) -> None:
-    """Each bucket is a collection with its own volumes: 150 of them must all take writes.
+    """Each bucket is a collection with its own volumes: 100 of them must all take writes.
 
     The volume limit SeaweedFS derives by itself ran out after ~75 buckets in one session.
     """
@@ -246,9 +246,9 @@ def test_seaweed_takes_a_bucket_per_test_for_a_whole_session(tmp_path: Path) -> 
     store.start()
     try:
         client = store.client()
-        for i in range(150):
+        for i in range(100):
             store.create_bucket(f"many-{i:03d}")
             client.put_object(Bucket=f"many-{i:03d}", Key="x", Body=b"y" * 1000)
-        assert client.get_object(Bucket="many-149", Key="x")["Body"].read() == b"y" * 1000
+        assert client.get_object(Bucket="many-099", Key="x")["Body"].read() == b"y" * 1000
     finally:
         store.stop()
