@@ -8,27 +8,20 @@ clock drives retention, so a month passes in seconds.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from fixtures.e2e_stack import S3_KEY_ENV, S3_SECRET_ENV
 from fixtures.fake_activities import Scenario
+from fixtures.real_storage import storage_backed
 from shardkeeper import naming
-from shardkeeper.activities import storage
 from shardkeeper.contracts import names
-from shardkeeper.contracts.agent import AgentBackupReport
 from shardkeeper.contracts.backup import (
-    AwaitBackupInput,
-    AwaitBackupResult,
     BackupPolicy,
     Outcome,
     Retention,
@@ -47,29 +40,6 @@ DAYS = 30
 @pytest.fixture
 def env(time_skipping_env: WorkflowEnvironment) -> WorkflowEnvironment:
     return time_skipping_env
-
-
-def _activities(sc: Scenario, seaweed: SeaweedFS, bucket: str) -> list[Callable[..., Any]]:
-    """Fakes for the database side, real storage activities for the object-store side."""
-    keep = {names.CHECK_SHARD_READINESS, names.CHOOSE_SOURCE, names.LAUNCH_BACKUP,
-            names.PRUNE_JOBS, names.FIND_RUNNING_BACKUPS}
-    fakes = [a for a in sc.activities()
-             if activity._Definition.must_from_callable(a).name in keep]
-
-    @activity.defn(name=names.AWAIT_BACKUP)
-    async def await_backup(inp: AwaitBackupInput) -> AwaitBackupResult:
-        launch = next(c[1] for c in reversed(sc.calls)
-                      if c[0] == names.LAUNCH_BACKUP and c[1].job_name == inp.job_name)
-        body = os.urandom(2048)
-        seaweed.client().put_object(Bucket=bucket, Key=launch.request.key, Body=body)
-        at = activity.info().current_attempt_scheduled_time  # the server's (skipped) clock
-        return AwaitBackupResult(report=AgentBackupReport(
-            key=launch.request.key, size_bytes=len(body),
-            sha256=hashlib.sha256(body).hexdigest(), parts=1, engine="mariabackup",
-            started_at=at, finished_at=at))
-
-    return [*fakes, await_backup, storage.verify_upload, storage.write_manifest,
-            storage.prune_backups]
 
 
 # Thirty workflow runs in sequence: ~30 s alone, several times that on a loaded CI machine.
@@ -92,7 +62,7 @@ async def test_a_month_of_nightly_backups_keeps_the_retention_window(
     queue = f"tq-{uuid.uuid4()}"
     ids = []
     async with Worker(env.client, task_queue=queue, workflows=[ShardBackupWorkflow],
-                      activities=_activities(sc, seaweed, s3_bucket),
+                      activities=storage_backed(sc, seaweed, s3_bucket),
                       interceptors=[ErrorMappingInterceptor()]):
         for _ in range(DAYS):
             now = await env.get_current_time()

@@ -28,7 +28,7 @@ from shardkeeper.contracts.verify import (
     VerifyJobInput,
     VerifyTarget,
 )
-from shardkeeper.datapath.stores.checks import backup_directories
+from shardkeeper.datapath.stores.catalog import backup_directories
 
 AGENT_VERIFY_ARGV = [sys.executable, "-m", "shardkeeper.agent", "verify"]
 
@@ -48,8 +48,6 @@ async def list_verify_targets(inp: ListVerifyTargetsInput) -> ListVerifyTargetsR
     targets = []
     for keyspace, shard, directory in found:
         backup_id, _tag = naming.split_backup_dir(directory)
-        if inp.shard is not None and shard != inp.shard:
-            continue
         if inp.backup is not None and inp.backup not in (backup_id, directory):
             continue
         targets.append(VerifyTarget(keyspace=keyspace, shard=shard, directory=directory,

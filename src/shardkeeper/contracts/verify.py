@@ -116,7 +116,7 @@ class ListVerifyTargetsInput(Contract):
     keyspace: str | None = None
     """Only this keyspace."""
     shard: str | None = None
-    """Only this shard."""
+    """Only this shard (with ``keyspace``; ignored without it)."""
     backup: str | None = None
     """Only this backup id or directory."""
 

@@ -40,18 +40,19 @@ def last_verdicts(locations: Sequence[Destination],
     ``passed <time>`` or ``FAILED <checks> <time>``, from the last ``backups verify`` of
     each backup; backups never verified are absent.
     """
-    shards = {(m.cluster, m.keyspace, m.shard) for m in manifests}
+    by_shard: dict[tuple[str, str, str], list[BackupManifest]] = {}
+    for m in manifests:
+        by_shard.setdefault((m.cluster, m.keyspace, m.shard), []).append(m)
     found: dict[str, str] = {}
     for loc in locations:
-        for cluster, keyspace, shard in sorted(shards):
+        for (cluster, keyspace, shard), listed in sorted(by_shard.items()):
             records = checks.verify_records(loc, cluster, keyspace, shard)
-            for m in manifests:
+            for m in listed:
                 r = records.get(m.directory())
-                if (m.cluster, m.keyspace, m.shard) != (cluster, keyspace, shard) or r is None:
-                    continue
-                when = r.time.strftime("%Y-%m-%dT%H:%M:%SZ")
-                found[m.object_key] = (f"passed {when}" if r.result == "passed" else
-                                       f"FAILED {','.join(r.failed_checks())} {when}")
+                if r is not None:
+                    when = r.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+                    found[m.object_key] = (f"passed {when}" if r.result == "passed" else
+                                           f"FAILED {','.join(r.failed_checks())} {when}")
     return found
 
 

@@ -129,25 +129,41 @@ def list_backups(
     ))
 
 
-def shard_directories(location: Destination, cluster: str) -> dict[tuple[str, str], set[str]]:
-    """Committed backup directories of every shard of ``cluster`` in the store, by key only.
+def backup_directories(location: Destination, cluster: str, keyspace: str | None = None,
+                       shard: str | None = None, *, committed_only: bool = False,
+                       ) -> list[tuple[str, str, str]]:
+    """Backup directories under ``cluster`` (or one keyspace, or one shard), by key only.
 
-    One listing of the cluster's prefix, no manifest read: what a run needs to know which
-    shards exist in the store and which (schedule, strategy) tags they hold (the directory
-    ``<backup_id>_<tag>`` names its pair). Side records (``_cleanup``) are left out.
+    ``(keyspace, shard, directory)``, sorted; one listing, no manifest read. With
+    ``committed_only``, only those holding metadata.json; side records (``_cleanup``,
+    ``_verify``) never count.
 
     Raises:
         AccessDenied, BucketMissing, EndpointUnavailable: The object store failed.
     """
     base = root_of(location) + f"{cluster}/"
-    found: dict[tuple[str, str], set[str]] = {}
-    for key, _modified in _objects(open_store(location), base):
+    listed = base + (f"{keyspace}/" + (f"{shard}/" if shard is not None else "")
+                     if keyspace is not None else "")
+    found: set[tuple[str, str, str]] = set()
+    for key, _modified in _objects(open_store(location), listed):
         parts = key[len(base):].split("/")
-        if len(parts) != 4 or parts[3] != naming.MANIFEST_OBJECT:
+        if len(parts) != 4 or naming.is_side_record_dir(parts[2]):
             continue
-        if naming.is_side_record_dir(parts[2]):
-            continue
-        found.setdefault((parts[0], parts[1]), set()).add(parts[2])
+        if not committed_only or parts[3] == naming.MANIFEST_OBJECT:
+            found.add((parts[0], parts[1], parts[2]))
+    return sorted(found)
+
+
+def shard_directories(location: Destination, cluster: str) -> dict[tuple[str, str], set[str]]:
+    """Committed backup directories of every shard of ``cluster`` in the store, by shard.
+
+    What a run needs to know which shards exist in the store and which (schedule,
+    strategy) tags they hold (the directory ``<backup_id>_<tag>`` names its pair).
+    """
+    found: dict[tuple[str, str], set[str]] = {}
+    for keyspace, shard, directory in backup_directories(location, cluster,
+                                                         committed_only=True):
+        found.setdefault((keyspace, shard), set()).add(directory)
     return found
 
 

@@ -16,7 +16,7 @@ from shardkeeper import naming
 from shardkeeper.contracts.common import Destination
 from shardkeeper.contracts.verify import AgentVerifyReport, AgentVerifyRequest, VerifyCheck
 from shardkeeper.datapath.stores.catalog import manifest_in
-from shardkeeper.datapath.stores.destination import open_store, root_of
+from shardkeeper.datapath.stores.destination import open_store
 from shardkeeper.datapath.stores.verify import object_digest
 from shardkeeper.errors import BackupIncomplete, BackupNotFound
 
@@ -67,20 +67,6 @@ def check_backup(request: AgentVerifyRequest,
                                    request.shard, request.directory)
     store.put_bytes(key, (report.model_dump_json(indent=2) + "\n").encode(), "application/json")
     return report
-
-
-def backup_directories(location: Destination, cluster: str, keyspace: str | None = None,
-                       shard: str | None = None) -> list[tuple[str, str, str]]:
-    """Every backup directory, committed or not, as ``(keyspace, shard, directory)``."""
-    base = root_of(location) + f"{cluster}/"
-    if keyspace is not None:
-        base += f"{keyspace}/" + (f"{shard}/" if shard is not None else "")
-    found: set[tuple[str, str, str]] = set()
-    for key, _modified in open_store(location).iter_objects(base):
-        parts = key[len(root_of(location)) + len(cluster) + 1:].split("/")
-        if len(parts) == 4 and not naming.is_side_record_dir(parts[2]):
-            found.add((parts[0], parts[1], parts[2]))
-    return sorted(found)
 
 
 def verify_records(location: Destination, cluster: str, keyspace: str,

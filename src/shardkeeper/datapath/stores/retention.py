@@ -22,6 +22,7 @@ from shardkeeper import naming
 from shardkeeper.contracts.common import Destination
 from shardkeeper.datapath.stores import checks
 from shardkeeper.datapath.stores.catalog import manifest_in
+from shardkeeper.datapath.stores.deletion import delete_manifest_first
 from shardkeeper.datapath.stores.destination import open_store
 from shardkeeper.datapath.stores.protocol import Store
 from shardkeeper.errors import BackupIncomplete
@@ -379,7 +380,5 @@ def _committed(store: Store, entry: _Prefix, verify_failed: bool = False) -> Com
 
 def _delete_prefix(store: Store, entry: _Prefix) -> None:
     """Delete one backup prefix, metadata.json first."""
-    ordered = sorted(entry.keys, key=lambda k: k != entry.manifest_key)
-    for key in ordered:
-        store.delete(key)
-    log.info("catalog.deleted", directory=entry.directory, objects=len(ordered))
+    deleted = delete_manifest_first(store, entry.keys, entry.manifest_key)
+    log.info("catalog.deleted", directory=entry.directory, objects=deleted)
